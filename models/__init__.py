@@ -1,0 +1,1 @@
+"""HMDiff models: body models, synthetic world, prior, diffusion, training and evaluation."""

@@ -1,0 +1,124 @@
+"""The denoiser g: a transformer over mesh tokens conditioned on the 2D pose prior.
+
+Tokens are groups of coarse-mesh vertices and the body joints (topology fixed, so every token has
+a learned identity embedding). Each block: self-attention among mesh tokens → cross-attention to
+the condition tokens (one per prior joint: keypoint, confidence and a pooled heatmap, plus one for
+the crop's place in the camera) → MLP. The diffusion step enters through adaptive layer norm.
+The network predicts the clean state h_0 (the DDIM jump target) directly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class DenoiserConfig:
+    num_points: int  # coarse vertices + joints in the state
+    group_size: int = 4  # points per mesh token
+    num_cond_joints: int = 17
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 2.0
+    heatmap_pool: int = 8  # heatmaps are average-pooled to pool×pool before embedding
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def num_tokens(self) -> int:
+        return math.ceil(self.num_points / self.group_size)
+
+
+def step_embedding(k: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of the diffusion step (B,) → (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=k.device) / half)
+    angles = k.float()[:, None] * freqs[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q = self.q(x).view(b, n, self.heads, -1).transpose(1, 2)
+        k, v = self.kv(context).view(b, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.out(y.transpose(1, 2).reshape(b, n, d))
+
+
+class Block(nn.Module):
+    """adaLN self-attention, cross-attention to the condition, adaLN MLP."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False)
+        self.self_attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.cross_attn = Attention(dim, heads)
+        self.norm3 = nn.LayerNorm(dim, elementwise_affine=False)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.modulation = nn.Linear(dim, 6 * dim)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        s1, b1, g1, s2, b2, g2 = self.modulation(t)[:, None].chunk(6, dim=-1)
+        h = self.norm1(x) * (1 + s1) + b1
+        x = x + (1 + g1) * self.self_attn(h, h)
+        x = x + self.cross_attn(self.norm2(x), cond)
+        return x + (1 + g2) * self.mlp(self.norm3(x) * (1 + s2) + b2)
+
+
+class Denoiser(nn.Module):
+    """g(h_k, k, prior) → predicted h_0, for states (B, num_points, 3)."""
+
+    def __init__(self, config: DenoiserConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.pad = c.num_tokens * c.group_size - c.num_points
+        self.embed_in = nn.Linear(3 * c.group_size, c.dim)
+        self.token_id = nn.Parameter(torch.randn(1, c.num_tokens, c.dim) * 0.02)
+        self.step_mlp = nn.Sequential(nn.Linear(c.dim, c.dim), nn.SiLU(), nn.Linear(c.dim, c.dim))
+        self.joint_in = nn.Linear(3 + c.heatmap_pool**2, c.dim)
+        self.joint_id = nn.Parameter(torch.randn(1, c.num_cond_joints, c.dim) * 0.02)
+        self.bbox_in = nn.Linear(3, c.dim)
+        self.blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_ratio) for _ in range(c.depth))
+        self.norm_out = nn.LayerNorm(c.dim)
+        self.embed_out = nn.Linear(c.dim, 3 * c.group_size)
+
+    def encode_condition(
+        self, keypoints: torch.Tensor, confidence: torch.Tensor, heatmaps: torch.Tensor, bbox: torch.Tensor
+    ) -> torch.Tensor:
+        """Condition tokens (B, J+1, dim) from the prior; computed once per frame, reused per step."""
+        pool = self.config.heatmap_pool
+        pooled = F.adaptive_avg_pool2d(heatmaps.float(), pool).flatten(2) * float(pool * pool)
+        joints = torch.cat([keypoints, confidence[..., None], pooled], dim=-1)
+        tokens = self.joint_in(joints) + self.joint_id
+        return torch.cat([tokens, self.bbox_in(bbox)[:, None]], dim=1)
+
+    def forward(self, h: torch.Tensor, k: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        b = h.shape[0]
+        if cond.shape[0] != b:  # one condition shared by several hypotheses
+            cond = cond.repeat_interleave(b // cond.shape[0], dim=0)
+        x = F.pad(h, (0, 0, 0, self.pad)).reshape(b, c.num_tokens, 3 * c.group_size)
+        x = self.embed_in(x) + self.token_id
+        t = self.step_mlp(step_embedding(k.expand(b), c.dim))
+        for block in self.blocks:
+            x = block(x, cond, t)
+        out = self.embed_out(self.norm_out(x)).reshape(b, -1, 3)
+        return out[:, : c.num_points]

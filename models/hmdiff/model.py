@@ -1,0 +1,147 @@
+"""HMDiff: the recovery entry point that the real-time pipeline calls, and checkpoint I/O."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from models.hmdiff.dat import DATConfig, estimate_translation
+from models.hmdiff.denoiser import Denoiser, DenoiserConfig
+from models.hmdiff.sampler import Sampler
+from models.hmdiff.schedule import NoiseSchedule
+from models.hmdiff.state import StateLayout
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "hmdiff_anny.pt"
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt or does not match this code."""
+
+
+@dataclass
+class HMDiffConfig:
+    denoiser: DenoiserConfig
+    layout: StateLayout
+    body_model: str = "anny"
+    num_train_steps: int = 1000
+    warm_step: int = 200  # warm start re-noises the previous h_0 to this step
+    dat: DATConfig = field(default_factory=DATConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "HMDiffConfig":
+        return HMDiffConfig(
+            denoiser=DenoiserConfig(**d["denoiser"]), layout=StateLayout(**d["layout"]),
+            body_model=d["body_model"], num_train_steps=d["num_train_steps"], warm_step=d["warm_step"],
+            dat=DATConfig(**d["dat"]),
+        )
+
+
+@dataclass
+class Recovery:
+    """One frame's result (batched), in the camera frame, metres."""
+
+    vertices: torch.Tensor  # (B, V, 3) full mesh, mean over hypotheses
+    joints: torch.Tensor  # (B, 17, 3) COCO-17
+    coarse: torch.Tensor  # (B, Vc, 3)
+    spread: torch.Tensor  # (B, V) per-vertex std over hypotheses (zeros for one)
+    transl: torch.Tensor  # (B, 3) pelvis in the camera frame
+    h0: torch.Tensor  # (B, N, 3) normalised clean state: the next frame's warm start
+    hypotheses_vertices: torch.Tensor | None  # (B, M, V, 3) when M > 1
+    steps_used: int
+    dat_steps: int
+
+
+class HMDiff(nn.Module):
+    """Mesh diffusion with Distribution Alignment over the coarse anny mesh plus COCO-17 joints."""
+
+    def __init__(self, config: HMDiffConfig) -> None:
+        super().__init__()
+        from models.body.coarse import load_coarse_mesh
+
+        self.config = config
+        self.net = Denoiser(config.denoiser)
+        self.schedule = NoiseSchedule(config.num_train_steps)
+        self.sampler = Sampler(self.net, self.schedule, config.layout)
+        self.coarse_mesh = load_coarse_mesh(config.body_model, config.layout.num_coarse)
+
+    @property
+    def layout(self) -> StateLayout:
+        return self.config.layout
+
+    def condition(self, prior) -> torch.Tensor:
+        """Condition tokens from a prior (see models/prior.py)."""
+        return self.net.encode_condition(
+            prior.keypoints_norm, prior.confidence, prior.heatmaps, prior.bbox_info()
+        )
+
+    @torch.no_grad()
+    def recover(
+        self, prior, steps: int = 5, hypotheses: int = 1, warm_start: torch.Tensor | None = None,
+        dat: bool | DATConfig = True, eta: float = 0.0, generator: torch.Generator | None = None,
+    ) -> Recovery:
+        """Recover the mesh for a batch of priors.
+
+        ``warm_start``: the previous frame's ``Recovery.h0``; it is re-noised to
+        ``config.warm_step`` and only the DDIM steps below it run (``steps`` of them).
+        """
+        dat_cfg = dat if isinstance(dat, DATConfig) else DATConfig(**{**self.config.dat.to_dict(), "enabled": dat})
+        cond = self.condition(prior)
+        result = self.sampler.sample(
+            cond, prior, steps=steps, hypotheses=hypotheses, warm_start=warm_start,
+            warm_step=self.config.warm_step, dat=dat_cfg, eta=eta, generator=generator,
+        )
+        return self.assemble(result.h0, prior, hypotheses, result.steps_used, result.dat_steps)
+
+    def assemble(self, h0: torch.Tensor, prior, hypotheses: int, steps_used: int, dat_steps: int) -> Recovery:
+        """Turn clean states (B·M, N, 3) into full meshes placed in the camera."""
+        b = h0.shape[0] // hypotheses
+        coarse_rel, joints_rel = self.layout.unpack(h0)
+        rep = lambda x: x.repeat_interleave(hypotheses, dim=0)  # noqa: E731
+        transl = estimate_translation(
+            joints_rel, rep(prior.keypoints), rep(prior.weights), rep(prior.focal), rep(prior.principal)
+        )
+        full = self.coarse_mesh.upsample(coarse_rel) + transl[:, None]
+        full = full.reshape(b, hypotheses, *full.shape[1:])
+        coarse = (coarse_rel + transl[:, None]).reshape(b, hypotheses, -1, 3).mean(1)
+        joints = (joints_rel + transl[:, None]).reshape(b, hypotheses, -1, 3).mean(1)
+        spread = full.std(dim=1).norm(dim=-1) if hypotheses > 1 else full.new_zeros(b, full.shape[2])
+        return Recovery(
+            vertices=full.mean(1), joints=joints, coarse=coarse, spread=spread,
+            transl=transl.reshape(b, hypotheses, 3).mean(1),
+            h0=h0.reshape(b, hypotheses, *h0.shape[1:]).mean(1),
+            hypotheses_vertices=full if hypotheses > 1 else None, steps_used=steps_used, dat_steps=dat_steps,
+        )
+
+    def save(self, path: str | Path, extra: dict | None = None) -> None:
+        payload = {"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(),
+                   "state_dict": self.net.state_dict(), "extra": extra or {}}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, path)
+
+
+def load_hmdiff(path: str | Path | None = None, device: str | torch.device = "cpu") -> HMDiff:
+    """Load a checkpoint (default: the shipped weights); raise CheckpointError with one clear line."""
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(f"HMDiff weights not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable HMDiff checkpoint ({type(err).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not an HMDiff checkpoint of format {CHECKPOINT_FORMAT}")
+    try:
+        model = HMDiff(HMDiffConfig.from_dict(payload["config"]))
+        model.net.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"{path} does not match this version of the model ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:200]})") from None
+    model.extra = payload.get("extra", {})
+    return model.to(device).eval()

@@ -1,0 +1,90 @@
+"""Real evaluation sets in one generic format, and the converter for the shared Human3.6M frames.
+
+Format: a folder DIR with the images and one ``gt.npz`` holding ``imgname`` (N, paths relative to
+DIR), ``S`` (N, 17, 3) 3D joints in the camera frame (metres, Human3.6M-17 order), ``f`` (N, 2)
+focal lengths and ``c`` (N, 2) principal point in pixels. Any set in this format can be judged with
+``python -m models.evaluate --real DIR``.
+
+``python -m models.realsets h36m SRC OUT`` converts ``../shared/data/real/h36m`` (mmpose's test
+frames: ``test_h36m_body3d.npz`` + ``cameras.pkl``) into it.
+"""
+from __future__ import annotations
+
+import argparse
+import pickle
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class RealSet:
+    root: Path
+    imgname: list[str]
+    joints: np.ndarray  # (N, 17, 3) H36M-17, camera frame, metres
+    focal: np.ndarray  # (N, 2)
+    principal: np.ndarray  # (N, 2)
+
+    def image_path(self, i: int) -> Path:
+        return self.root / self.imgname[i]
+
+
+def load_real_set(root: str | Path) -> RealSet:
+    """Read DIR/gt.npz; a missing or malformed file raises ValueError with one clear line."""
+    root = Path(root)
+    gt = root / "gt.npz"
+    if not gt.is_file():
+        raise ValueError(f"{root} is not a real evaluation set: {gt} is missing")
+    data = np.load(gt, allow_pickle=False)
+    missing = {"imgname", "S", "f", "c"} - set(data.files)
+    if missing:
+        raise ValueError(f"{gt} lacks {sorted(missing)} (needs imgname, S, f, c)")
+    joints = data["S"][..., :3].astype(np.float32)
+    if joints.ndim != 3 or joints.shape[1:] != (17, 3):
+        raise ValueError(f"{gt}: S must be (N, 17, 3) Human3.6M-17 joints, got {data['S'].shape}")
+    return RealSet(root, [str(n) for n in data["imgname"]], joints,
+                   data["f"].astype(np.float32), data["c"].astype(np.float32))
+
+
+def convert_h36m(src: str | Path, out: str | Path) -> RealSet:
+    """Convert mmpose's Human3.6M test frames (camera-frame S, cameras.pkl) to the generic format."""
+    src, out = Path(src), Path(out)
+    data = np.load(src / "test_h36m_body3d.npz", allow_pickle=True)
+    with open(src / "cameras.pkl", "rb") as fh:
+        cameras = pickle.load(fh)
+    names, focal, principal = [], [], []
+    for name in data["imgname"]:
+        name = str(name)
+        subject = name.split("/")[0]
+        camera_id = Path(name).stem.split(".")[-1].split("_")[0]
+        cam = cameras[(subject, camera_id)]
+        focal.append(np.asarray(cam["f"]).reshape(2))
+        principal.append(np.asarray(cam["c"]).reshape(2))
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / name, out / name)
+        names.append(name)
+    np.savez(out / "gt.npz", imgname=np.array(names), S=data["S"][..., :3].astype(np.float32),
+             f=np.array(focal, np.float32), c=np.array(principal, np.float32))
+    return load_real_set(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Convert a real evaluation set to the generic format")
+    parser.add_argument("kind", choices=["h36m"])
+    parser.add_argument("src")
+    parser.add_argument("out")
+    args = parser.parse_args(argv)
+    try:
+        real = convert_h36m(args.src, args.out)
+    except (OSError, KeyError, ValueError) as err:
+        print(f"error: cannot convert {args.src}: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(real.imgname)} frames to {args.out}/gt.npz")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
