@@ -14,6 +14,11 @@ SMPL_POSE_JOINTS = [
     "right_wrist", "left_hand", "right_hand",
 ]
 SMPLX_POSE_JOINTS = SMPL_POSE_JOINTS[:21]
+EXPECTED_FILES = {
+    "smpl": "the SMPL model pickle (SMPL_NEUTRAL.pkl or basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl, "
+    "from the SMPL website)",
+    "smplx": "the SMPL-X model file (SMPLX_NEUTRAL.npz or .pkl, from the SMPL-X website)",
+}
 
 
 class SmplBody(BodyModel):
@@ -21,22 +26,24 @@ class SmplBody(BodyModel):
 
     def __init__(self, kind: str, model_path: str | Path | None, num_betas: int = 10) -> None:
         super().__init__()
+        expected = EXPECTED_FILES[kind]
         if model_path is None:
-            raise BodyModelError(
-                f"--body-model {kind} needs --model-path: the {kind.upper()} model file "
-                f"({kind.upper()}_NEUTRAL.pkl or .npz, from the {kind.upper()} website)"
-            )
+            raise BodyModelError(f"--body-model {kind} needs --model-path: {expected}")
         path = Path(model_path)
         if not path.is_file():
-            raise BodyModelError(f"{kind.upper()} model file not found: {path} (expected {kind.upper()}_NEUTRAL.pkl or .npz)")
+            raise BodyModelError(f"{kind.upper()} model file not found: {path} (expected {expected})")
         import smplx
 
-        try:
-            self.body = smplx.create(str(path), model_type=kind, num_betas=num_betas, ext=path.suffix[1:])
+        try:  # the classes themselves: smplx.create would infer the type from the file name
+            if kind == "smpl":
+                self.body = smplx.SMPL(str(path), num_betas=num_betas)
+            else:
+                self.body = smplx.SMPLX(str(path), num_betas=num_betas, ext=path.suffix[1:], use_pca=False)
         except Exception as err:  # smplx raises many kinds on malformed files
+            hint = " (it stores chumpy objects: convert it to plain numpy arrays first)" if "chumpy" in str(err) else ""
             raise BodyModelError(
-                f"{path} is not a valid {kind.upper()} model file ({type(err).__name__}: {err}); "
-                f"expected the official {kind.upper()}_NEUTRAL model"
+                f"{path} is not a valid {kind.upper()} model file ({type(err).__name__}: {err}){hint}; "
+                f"expected {expected}"
             ) from None
         self.name = kind
         self.pose_joint_names = SMPL_POSE_JOINTS if kind == "smpl" else SMPLX_POSE_JOINTS
@@ -58,11 +65,18 @@ class SmplBody(BodyModel):
 
     def _canonical(self, pose: torch.Tensor, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch = max(pose.shape[0], shape.shape[0])
+        zeros = pose.new_zeros(batch, 3)
+        extra = {}
+        if self.name == "smplx":  # face, eyes, hands and expression at rest, batched like the body
+            extra = dict(jaw_pose=zeros, leye_pose=zeros, reye_pose=zeros,
+                         left_hand_pose=pose.new_zeros(batch, 45), right_hand_pose=pose.new_zeros(batch, 45),
+                         expression=pose.new_zeros(batch, self.body.num_expression_coeffs))
         out = self.body(
             betas=shape.expand(batch, -1),
             body_pose=pose.expand(batch, -1, -1).reshape(batch, -1),
-            global_orient=pose.new_zeros(batch, 3),
-            transl=pose.new_zeros(batch, 3),
+            global_orient=zeros,
+            transl=zeros,
+            **extra,
         )
         pelvis = out.joints[:, :1]
         rot = self.to_canonical.T
