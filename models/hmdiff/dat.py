@@ -25,6 +25,7 @@ class DATConfig:
     converge_mm: float = 10.0  # activation strategy: off once h_0 moves less than this per step
     activation: bool = True  # False: guide every step (ablation)
     jacobian: str = "identity"  # "identity": dh_0/dh_k ≈ I/sqrt(ab_k) (one net call); "network": exact
+    max_move_m: float = 0.15  # trust region: no point of h_0 moves more than this per guided step
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +78,6 @@ def alignment_gap(
 
 def pixels_per_unit(prior, transl: torch.Tensor, data_scale: float, hypotheses: int) -> torch.Tensor:
     """Heatmap pixels per normalised state unit at the body's depth (B·M,)."""
-    hm_per_px = prior.heatmaps.shape[-1] / prior.crop_side
+    hm_per_px = prior.heatmap_size / prior.crop_side
     f = prior.focal.mean(dim=1) * hm_per_px
     return f.repeat_interleave(hypotheses) * data_scale / transl[:, 2].clamp(min=0.5)

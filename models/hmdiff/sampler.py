@@ -92,16 +92,18 @@ class Sampler:
             (grad,) = torch.autograd.grad(gap.sum(), target)
         # Gauss-Newton scale: a full step (rho = 1) would move a joint of weight 1 onto the mode of U.
         step = dat.rho * s**2 / pixels_per_unit(prior, transl.detach(), scale, hypotheses) ** 2
-        step = step[:, None, None]
+        move = step[:, None, None] * grad
+        limit = dat.max_move_m / scale
+        move = move * (limit / move.norm(dim=-1, keepdim=True).clamp(min=limit))
         if dat.jacobian == "network":
             # Exact Distribution Alignment Gradient w.r.t. h_k (through the network), scaled so that
             # it equals the identity variant where dh_0/dh_k = I/sqrt(ab); h_0 is then re-predicted.
-            h_new = (h - ab * step * grad).detach()
+            h_new = (h - ab**0.5 * move).detach()
             with torch.no_grad():
                 x0 = self.net(h_new, kt, cond)
         else:
             # dh_0/dh_k ≈ I/sqrt(ab): moving h_k by −sqrt(ab)·step·∇D moves h_0 by −step·∇D,
             # keeping the noise estimate, so h_k stays on the diffusion path.
-            h_new = h - ab**0.5 * step * grad
-            x0 = x0.detach() - step * grad
+            h_new = h - ab**0.5 * move
+            x0 = x0.detach() - move
         return h_new.detach(), x0
