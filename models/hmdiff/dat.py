@@ -5,7 +5,8 @@ least squares against the prior's keypoints), projected into the heatmap crop, a
 the heatmaps U is the alignment energy of ``kernels`` (negative log-likelihood of each joint under
 U smoothed by a Gaussian of bandwidth s). Its gradient moves h_k (the Distribution Alignment
 Gradient). The activation strategy switches DAT off for the remaining steps once the predicted h_0
-has converged (its mean change between steps falls under ``converge_mm``).
+has converged: when the largest change of a predicted joint between consecutive steps (averaged
+over the batch) falls under ``converge_mm``.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class DATConfig:
     rho: float = 0.5  # fraction of the Gauss-Newton step toward U at each guided step
     s_max: float = 4.0  # bandwidth (heatmap px) at the noisiest step
     s_min: float = 1.0  # bandwidth at the cleanest step
-    converge_mm: float = 10.0  # activation strategy: off once h_0 moves less than this per step
+    converge_mm: float = 10.0  # activation strategy: off once no joint of h_0 moves more than this
     activation: bool = True  # False: guide every step (ablation)
     jacobian: str = "identity"  # "identity": dh_0/dh_k ≈ I/sqrt(ab_k) (one net call); "network": exact
     max_move_m: float = 0.15  # trust region: no point of h_0 moves more than this per guided step
@@ -33,12 +34,13 @@ class DATConfig:
 
 def estimate_translation(
     joints_rel: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor,
-    focal: torch.Tensor, principal: torch.Tensor, depth_prior: float = 4.0, ridge: float = 1e-3,
+    focal: torch.Tensor, principal: torch.Tensor, depth_prior: float = 4.0, ridge: float = 1e-5,
 ) -> torch.Tensor:
     """Camera translation t (B,3) placing root-relative joints (B,J,3) on keypoints (B,J,2) px.
 
     Perspective, linear in t: f·(X+t_x) − (u−c)·(Z+t_z) = 0 per joint and axis, weighted by the
-    prior's per-joint weights, with a tiny ridge toward (0, 0, depth_prior) for degenerate cases.
+    prior's per-joint weights, with a tiny ridge (relative to the total weight) toward
+    (0, 0, depth_prior) for degenerate cases.
     """
     uv = (keypoints - principal[:, None]) / focal[:, None]  # normalised image coordinates
     b, j, _ = joints_rel.shape
@@ -51,9 +53,9 @@ def estimate_translation(
     a = rows.reshape(b, 2 * j, 3)
     ata = a.transpose(1, 2) @ (w[..., None] * a)
     atb = (a.transpose(1, 2) @ (w * rhs.reshape(b, 2 * j))[..., None])[..., 0]
-    eye = torch.eye(3, device=a.device, dtype=a.dtype)
-    atb = atb + ridge * joints_rel.new_tensor([0.0, 0.0, depth_prior])
-    return torch.linalg.solve(ata + ridge * eye, atb)
+    lam = ridge * (weights.sum(1) + 1e-3)[:, None]
+    atb = atb + lam * joints_rel.new_tensor([0.0, 0.0, depth_prior])
+    return torch.linalg.solve(ata + lam[..., None] * torch.eye(3, device=a.device, dtype=a.dtype), atb)
 
 
 def bandwidth(cfg: DATConfig, alpha_bar: float) -> float:

@@ -62,7 +62,8 @@ class Sampler:
                 with torch.no_grad():
                     x0 = self.net(h, kt, cond)
             if guiding and dat.activation and previous_x0 is not None:
-                moved_mm = (x0 - previous_x0).norm(dim=-1).mean() * self.layout.data_scale * 1000
+                joints_moved = (x0 - previous_x0)[:, -self.layout.num_joints :].norm(dim=-1)
+                moved_mm = joints_moved.amax(dim=1).mean() * self.layout.data_scale * 1000
                 guiding = bool(moved_mm > dat.converge_mm)
             previous_x0 = x0
             h = self.schedule.ddim_step(h, k, k_prev, x0, eta=eta, generator=generator)

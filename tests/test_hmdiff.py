@@ -1,0 +1,205 @@
+"""HMDiff core: schedule, DDIM, DAT, activation, hypotheses, warm start, checkpoints, metrics."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from models.hmdiff import CheckpointError, DATConfig, HMDiff, HMDiffConfig, load_hmdiff
+from models.hmdiff.dat import alignment_gap, estimate_translation
+from models.hmdiff.denoiser import DenoiserConfig
+from models.hmdiff.sampler import Sampler
+from models.hmdiff.schedule import NoiseSchedule
+from models.hmdiff.state import StateLayout, spatial_token_order
+from models.metrics import mpjpe, pa_mpjpe, procrustes_align
+from models.prior import build_prior
+
+NUM_COARSE, NUM_JOINTS = 256, 17
+
+
+def small_config(dim: int = 32) -> HMDiffConfig:
+    layout = StateLayout(NUM_COARSE, NUM_JOINTS, 0.35, list(range(NUM_COARSE)))
+    return HMDiffConfig(DenoiserConfig(num_points=layout.num_points, dim=dim, depth=1, heads=2), layout)
+
+
+class Oracle(nn.Module):
+    """A 'network' that always predicts the same clean state (to test the sampler's algebra)."""
+
+    def __init__(self, x0: torch.Tensor) -> None:
+        super().__init__()
+        self.x0 = x0
+
+    def forward(self, h: torch.Tensor, k: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.x0.expand(h.shape[0], -1, -1) + 0 * h
+
+
+def camera_scene(batch: int = 2, seed: int = 0):
+    """Random root-relative joints in front of a camera, and their exact 2D projections."""
+    gen = torch.Generator().manual_seed(seed)
+    joints = torch.randn(batch, NUM_JOINTS, 3, generator=gen) * 0.3
+    transl = torch.tensor([[0.2, -0.1, 3.5]]).repeat(batch, 1)
+    focal = torch.full((batch, 2), 600.0)
+    principal = torch.tensor([[320.0, 240.0]]).repeat(batch, 1)
+    cam = joints + transl[:, None]
+    kp = cam[..., :2] / cam[..., 2:] * focal[:, None] + principal[:, None]
+    return joints, transl, kp, focal, principal
+
+
+def test_schedule_is_monotone_and_noises_to_unit_variance():
+    s = NoiseSchedule(1000)
+    assert s.alpha_bar[0] == 1 and torch.all(s.alpha_bar[1:] < s.alpha_bar[:-1])
+    assert s.alpha_bar[-1] < 1e-3
+    h0 = torch.ones(4096, 3)
+    x = s.q_sample(h0, 1000, torch.randn(4096, 3, generator=torch.Generator().manual_seed(0)))
+    assert abs(float(x.std()) - 1) < 0.05 and abs(float(x.mean())) < 0.05
+    assert s.timesteps(5) == [1000, 800, 600, 400, 200]
+    assert s.timesteps(2, start=200) == [200, 100]
+    with pytest.raises(ValueError):
+        s.timesteps(0)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5, 25])
+def test_ddim_with_exact_prediction_lands_on_h0(steps):
+    """If the network predicts h_0 exactly, deterministic DDIM ends exactly there from any noise."""
+    layout = small_config().layout
+    x0 = torch.randn(1, layout.num_points, 3)
+    sampler = Sampler(Oracle(x0), NoiseSchedule(), layout)
+    out = sampler.sample(torch.zeros(3, 18, 8), None, steps=steps)
+    assert out.steps_used == steps and out.dat_steps == 0
+    assert torch.allclose(out.h0, x0.expand(3, -1, -1), atol=1e-5)
+
+
+def test_ddim_step_is_deterministic_and_stochastic_when_asked():
+    s = NoiseSchedule()
+    h, x0 = torch.randn(2, 10, 3), torch.randn(2, 10, 3)
+    a = s.ddim_step(h, 600, 400, x0)
+    assert torch.equal(a, s.ddim_step(h, 600, 400, x0))
+    b = s.ddim_step(h, 600, 400, x0, eta=1.0, generator=torch.Generator().manual_seed(1))
+    assert not torch.allclose(a, b)
+
+
+def test_translation_estimate_is_exact_on_clean_projections():
+    joints, transl, kp, focal, principal = camera_scene()
+    est = estimate_translation(joints, kp, torch.ones(2, NUM_JOINTS), focal, principal)
+    assert torch.allclose(est, transl, atol=1e-3)
+
+
+class IdealDenoiser(nn.Module):
+    """The exact denoiser for a single clean state x0 along the DDIM path of a known noise eps.
+
+    Its prediction follows its input like dh_0/dh_k = I/sqrt(ab_k), so moves of h_k made by DAT
+    carry into later predictions, as with a trained network.
+    """
+
+    def __init__(self, x0: torch.Tensor, eps: torch.Tensor, schedule: NoiseSchedule) -> None:
+        super().__init__()
+        self.x0, self.eps, self.schedule = x0, eps, schedule
+
+    def forward(self, h: torch.Tensor, k: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        ab = self.schedule.alpha_bar[int(k)]
+        return self.x0 + (h - ab.sqrt() * self.x0 - (1 - ab).sqrt() * self.eps) / ab.sqrt()
+
+
+def test_dat_pulls_wrong_joints_toward_the_heatmaps_and_switches_off():
+    """With a denoiser sure of a wrong pose, DAT moves the recovered joints toward the prior U."""
+    joints, transl, kp, focal, principal = camera_scene(batch=1)
+    prior = build_prior(kp, torch.full((1, NUM_JOINTS), 0.9), focal, principal, torch.tensor([[640.0, 480.0]]))
+    layout = small_config().layout
+    wrong = joints.clone()
+    wrong[:, 9:11] += torch.tensor([0.25, -0.2, 0.0])  # wrists off by 32 cm
+    x0 = torch.cat([torch.zeros(1, NUM_COARSE, 3), wrong], dim=1) / layout.data_scale
+    schedule = NoiseSchedule()
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(7))
+    sampler = Sampler(IdealDenoiser(x0, eps, schedule), schedule, layout)
+    run = lambda dat: sampler.sample(torch.zeros(1, 18, 8), prior, steps=10, warm_start=x0, warm_step=600,  # noqa: E731
+                                     dat=dat, generator=torch.Generator().manual_seed(7))
+    plain = run(DATConfig(enabled=False))
+    guided = run(DATConfig(rho=0.5, converge_mm=10.0))
+    always = run(DATConfig(rho=0.5, activation=False))
+    err = lambda h: float((layout.unpack(h)[1] - joints).norm(dim=-1)[:, 9:11].mean())  # noqa: E731
+    assert abs(err(plain.h0) - 0.32) < 1e-3  # no DAT: the denoiser's wrong wrists
+    assert err(guided.h0) < 0.5 * err(plain.h0)
+    assert 1 <= guided.dat_steps < 10  # the activation strategy switched DAT off before the end
+    assert always.dat_steps == 10
+    gap = lambda h: float(alignment_gap(layout.unpack(h)[1], prior, 1.0, 1)[0])  # noqa: E731
+    assert gap(guided.h0) < gap(plain.h0)
+
+
+def test_network_jacobian_dat_runs_and_reduces_the_gap():
+    joints, transl, kp, focal, principal = camera_scene(batch=1)
+    prior = build_prior(kp, torch.full((1, NUM_JOINTS), 0.9), focal, principal, torch.tensor([[640.0, 480.0]]))
+    torch.manual_seed(0)
+    model = HMDiff(small_config()).eval()
+    plain = model.recover(prior, steps=4, dat=False, generator=torch.Generator().manual_seed(0))
+    exact = model.recover(prior, steps=4, dat=DATConfig(jacobian="network", activation=False),
+                          generator=torch.Generator().manual_seed(0))
+    assert exact.dat_steps == 4 and torch.isfinite(exact.vertices).all()
+    gap = lambda r: float(alignment_gap(r.joints - r.transl[:, None], prior, 1.0, 1)[0])  # noqa: E731
+    assert gap(exact) < gap(plain)
+
+
+def test_recover_shapes_hypotheses_spread_and_warm_start():
+    joints, transl, kp, focal, principal = camera_scene(batch=2)
+    prior = build_prior(kp, torch.full((2, NUM_JOINTS), 0.8), focal, principal, torch.tensor([[640.0, 480.0]] * 2))
+    torch.manual_seed(0)
+    model = HMDiff(small_config()).eval()
+    one = model.recover(prior, steps=3, hypotheses=1)
+    many = model.recover(prior, steps=3, hypotheses=4, eta=1.0)
+    v = model.coarse_mesh.weights.shape[0]
+    assert one.vertices.shape == (2, v, 3) and one.joints.shape == (2, NUM_JOINTS, 3)
+    assert one.h0.shape == (2, NUM_COARSE + NUM_JOINTS, 3) and torch.all(one.spread == 0)
+    assert many.hypotheses_vertices.shape == (2, 4, v, 3) and torch.all(many.spread > 0)
+    assert torch.allclose(many.vertices, many.hypotheses_vertices.mean(1), atol=1e-5)
+    warm = model.recover(prior, steps=2, warm_start=one.h0)
+    assert warm.steps_used == 2 and torch.isfinite(warm.vertices).all()
+    # The mesh is placed in the camera: in front of it, near the keypoints' depth.
+    assert torch.all(one.transl[:, 2] > 0)
+
+
+def test_spatial_token_order_is_a_permutation_of_local_groups():
+    pts = torch.randn(64, 3)
+    order = spatial_token_order(pts, 4)
+    assert sorted(order) == list(range(64))
+    groups = pts[order].reshape(16, 4, 3)
+    spread_grouped = (groups - groups.mean(1, keepdim=True)).norm(dim=-1).mean()
+    spread_random = (pts.reshape(16, 4, 3) - pts.reshape(16, 4, 3).mean(1, keepdim=True)).norm(dim=-1).mean()
+    assert spread_grouped < spread_random
+    layout = StateLayout(64, 2, 0.5, order)
+    coarse, joints = torch.randn(3, 64, 3), torch.randn(3, 2, 3)
+    back = layout.unpack(layout.pack(coarse, joints))
+    assert torch.allclose(back[0], coarse, atol=1e-6) and torch.allclose(back[1], joints, atol=1e-6)
+
+
+def test_checkpoint_roundtrip_and_clear_errors(tmp_path):
+    torch.manual_seed(0)
+    model = HMDiff(small_config()).eval()
+    path = tmp_path / "m.pt"
+    model.save(path, extra={"note": "test"})
+    loaded = load_hmdiff(path)
+    for a, b in zip(model.net.state_dict().values(), loaded.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert loaded.extra["note"] == "test"
+    with pytest.raises(CheckpointError, match="not found"):
+        load_hmdiff(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_hmdiff(tmp_path / "junk.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["denoiser"]["dim"] = 64
+    torch.save(payload, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_hmdiff(tmp_path / "mismatch.pt")
+
+
+def test_metrics_procrustes_and_root_alignment():
+    gen = torch.Generator().manual_seed(0)
+    gt = torch.randn(3, 17, 3, generator=gen)
+    angle = 0.7
+    rot = torch.tensor([[math.cos(angle), -math.sin(angle), 0], [math.sin(angle), math.cos(angle), 0], [0, 0, 1.0]])
+    pred = 1.3 * gt @ rot.T + torch.tensor([0.5, -0.2, 1.0])
+    assert torch.allclose(procrustes_align(pred, gt), gt, atol=1e-4)
+    assert float(pa_mpjpe(pred, gt).max()) < 0.1
+    assert float(mpjpe(gt + 2.0, gt).max()) < 1e-3  # translation removed by the root
+    assert abs(float(mpjpe(gt + torch.tensor([0.01, 0, 0]) * (torch.arange(17) == 3)[None, :, None], gt, 0).mean()) - 10 / 17) < 1e-3
