@@ -22,14 +22,13 @@ import numpy as np
 import torch
 
 from models.body import load_body_model
-from models.body.joints import H36M17, mediapipe_to_h36m17, regressor
+from models.body.joints import H36M17, mediapipe_to_coco17, mediapipe_to_h36m17, regressor
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, load_hmdiff
 from models.metrics import mpjpe, pa_mpjpe, mpve
 from models.prior import build_prior
 from models.landmarks import PoseDetector
 from models.realsets import load_real_set
 from models.synth.dataset import load_dataset
-from models.body.joints import mediapipe_to_coco17
 
 LIMB12 = [H36M17.index(n) for n in H36M17 if any(p in n for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"))]
 
@@ -106,9 +105,11 @@ def synthetic_section(model: HMDiff, judge: Judge, path: str, variants: list[Var
 
 
 def prior_from_landmarks(landmarks, focal: np.ndarray, principal: np.ndarray, size: tuple[int, int]):
-    kp, conf = mediapipe_to_coco17(landmarks.image_xy, landmarks.visibility)
+    """A one-frame prior from MediaPipe's landmarks (COCO-17 keypoints, visibility as confidence)."""
     f = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
-    return build_prior(f(kp), f(conf), f(focal), f(principal), f(size))
+    kp = mediapipe_to_coco17(f(landmarks.image_xy))
+    conf = mediapipe_to_coco17(f(landmarks.visibility)[..., None])[..., 0]
+    return build_prior(kp, conf, f(focal), f(principal), f(size))
 
 
 def rendered_section(model: HMDiff, judge: Judge, path: str, variant: Variant) -> dict:
@@ -148,7 +149,7 @@ def real_section(model: HMDiff, judge: Judge, path: str, variant: Variant) -> di
         gt = torch.as_tensor(real.joints[i : i + 1])
         ours.append(pa_mpjpe(pred[:, LIMB12], gt[:, LIMB12]))
         ours17.append(pa_mpjpe(pred, gt))
-        mp = torch.as_tensor(mediapipe_to_h36m17(landmarks.world)[None], dtype=torch.float32)
+        mp = mediapipe_to_h36m17(torch.as_tensor(landmarks.world)[None])
         baseline.append(pa_mpjpe(mp[:, LIMB12], gt[:, LIMB12]))
     detector.close()
     mean = lambda xs: round(float(torch.cat(xs).mean()), 1) if xs else float("nan")  # noqa: E731

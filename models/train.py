@@ -62,10 +62,11 @@ def build_model(data: SyntheticBatches, preset: Preset) -> HMDiff:
     return HMDiff(HMDiffConfig(denoiser=denoiser, layout=layout, dat=DATConfig()))
 
 
-def lr_at(step: int, total: int, base: float, warmup: int = 300) -> float:
+def lr_at(step: int, progress: float, base: float, warmup: int = 300) -> float:
+    """Linear warm-up, then cosine decay over ``progress`` in [0, 1]."""
     if step < warmup:
         return base * (step + 1) / warmup
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def training_loss(model: HMDiff, batch, generator: torch.Generator, joint_weight: float = 2.0) -> torch.Tensor:
@@ -148,8 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(range(start, preset.iterations), initial=start, total=preset.iterations, desc="train")
     step = start
     for step in bar:
+        # The schedule ends at the last iteration or at --max-minutes, whichever comes first.
+        progress = step / preset.iterations
+        if args.max_minutes:
+            progress = max(progress, (time.time() - t0) / (args.max_minutes * 60) + start / preset.iterations)
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, preset.iterations, preset.lr)
+            group["lr"] = lr_at(step, progress, preset.lr)
         loss = training_loss(model, data.train_batch(preset.batch), gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             for pe, p in zip(ema.parameters(), model.net.parameters()):
                 pe.lerp_(p, 1 - decay)
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        last = step + 1 == preset.iterations or (args.max_minutes and time.time() - t0 > args.max_minutes * 60)
+        last = step + 1 == preset.iterations or progress >= 1.0
         if (step + 1) % args.val_every == 0 or last:
             live = model.net.state_dict()
             model.net.load_state_dict(ema.state_dict())

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from models.prior import Prior, build_prior
-from models.synth.corruption import corrupt_keypoints
+from models.synth.corruption import corrupt
 from models.synth.dataset import load_dataset
 
 
@@ -72,14 +72,13 @@ class SyntheticBatches:
     def batch(self, index: torch.Tensor, generator: torch.Generator | None = None, layout=None) -> Batch:
         """The samples at ``index`` with freshly drawn corruption (or a seeded one)."""
         gen = generator or self.generator
-        kp, conf, occluded = corrupt_keypoints(
-            self.keypoints[index], self.joints[index], self.image_size[index], generator=gen
-        )
-        prior = build_prior(kp, conf, self.focal[index], self.principal[index], self.image_size[index])
+        noisy = corrupt(self.keypoints[index], self.joints[index], self.focal[index], self.image_size[index], gen)
+        prior = build_prior(noisy.keypoints, noisy.confidence, self.focal[index], self.principal[index],
+                            self.image_size[index])
         coarse, joints, transl = self.coarse[index], self.joints[index], self.transl[index]
         layout = layout or self.layout
         h0 = layout.pack(coarse - transl[:, None], joints - transl[:, None]) if layout is not None else None
-        return Batch(h0=h0, prior=prior, coarse=coarse, joints=joints, transl=transl, occluded=occluded, index=index)
+        return Batch(h0=h0, prior=prior, coarse=coarse, joints=joints, transl=transl, occluded=noisy.occluded, index=index)
 
     def train_batch(self, size: int) -> Batch:
         return self.batch(torch.randint(0, self.num_train, (size,), generator=self.generator))

@@ -1,0 +1,87 @@
+"""The 2D overlay: the frame, the projected mesh, the COCO-17 skeleton and a HUD."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from realtime.record import FrameRecord
+
+# COCO-17: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles (left before right).
+COCO17_EDGES = (
+    (0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10),
+    (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16),
+)
+MESH_BGR = (235, 190, 110)
+SPREAD_FULL_SCALE_M = 0.05  # per-vertex spread shown at the top of the colour map
+
+
+def project(points: np.ndarray, focal: np.ndarray, principal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-frame points (N, 3) → pixels (N, 2) and a mask of points in front of the camera."""
+    z = points[:, 2]
+    front = z > 1e-3
+    uv = points[:, :2] / np.where(front, z, 1.0)[:, None] * focal + principal
+    return uv, front
+
+
+def spread_colours(spread: np.ndarray, full_scale: float = SPREAD_FULL_SCALE_M) -> np.ndarray:
+    """Per-vertex uncertainty (V,) metres → BGR uint8 (V, 3), blue (certain) to red."""
+    level = np.clip(spread / full_scale * 255, 0, 255).astype(np.uint8)
+    return cv2.applyColorMap(level[:, None], cv2.COLORMAP_JET)[:, 0]
+
+
+def draw_mesh(
+    canvas: np.ndarray,
+    vertices: np.ndarray,
+    focal: np.ndarray,
+    principal: np.ndarray,
+    colours: np.ndarray | tuple[int, int, int] = MESH_BGR,
+    alpha: float = 0.55,
+) -> None:
+    """Blend the projected vertices (V, 3) into ``canvas`` in place as a dense point cloud."""
+    height, width = canvas.shape[:2]
+    uv, front = project(vertices, focal, principal)
+    px = np.round(uv).astype(np.int64)
+    keep = front & (px[:, 0] >= 0) & (px[:, 0] < width) & (px[:, 1] >= 0) & (px[:, 1] < height)
+    layer = np.zeros_like(canvas)
+    colours = np.broadcast_to(np.asarray(colours, np.uint8), (len(vertices), 3))
+    layer[px[keep, 1], px[keep, 0]] = colours[keep]
+    mask = np.zeros((height, width), np.uint8)
+    mask[px[keep, 1], px[keep, 0]] = 255
+    kernel = np.ones((2, 2), np.uint8)
+    layer, mask = cv2.dilate(layer, kernel), cv2.dilate(mask, kernel)
+    hit = mask > 0
+    canvas[hit] = (alpha * layer[hit] + (1 - alpha) * canvas[hit]).astype(np.uint8)
+
+
+def draw_skeleton(canvas: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray, min_conf: float = 0.5) -> None:
+    """COCO-17 keypoints (17, 2) and bones; confident ones green, the rest orange."""
+    pts = [tuple(p) for p in np.round(keypoints).astype(int).tolist()]
+    sure = [c >= min_conf for c in confidence.tolist()]
+    colour = {True: (80, 220, 80), False: (0, 140, 255)}
+    for a, b in COCO17_EDGES:
+        cv2.line(canvas, pts[a], pts[b], colour[sure[a] and sure[b]], 2, cv2.LINE_AA)
+    for p, ok in zip(pts, sure):
+        cv2.circle(canvas, p, 3, colour[ok], -1, cv2.LINE_AA)
+
+
+def draw_hud(canvas: np.ndarray, lines: list[str]) -> None:
+    """Text lines top-left on a dark band."""
+    scale, line_h = 0.45, 17
+    width = max((cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for t in lines), default=0)
+    band = canvas[: line_h * len(lines) + 6, : width + 12]
+    band[:] = (band * 0.4).astype(np.uint8)
+    for i, text in enumerate(lines):
+        cv2.putText(canvas, text, (6, line_h * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def draw_overlay(record: FrameRecord, hud: list[str]) -> np.ndarray:
+    """A new BGR image: the frame with the mesh (coloured by spread if any), skeleton and HUD."""
+    canvas = record.frame.image.copy()
+    mesh = record.mesh
+    if mesh is not None:
+        colours = spread_colours(mesh.spread) if mesh.spread.any() else MESH_BGR
+        draw_mesh(canvas, mesh.vertices, record.focal, record.principal, colours)
+    if record.keypoints is not None:
+        draw_skeleton(canvas, record.keypoints, record.confidence)
+    draw_hud(canvas, hud)
+    return canvas

@@ -1,0 +1,58 @@
+"""Landmarks → COCO-17 keypoints and confidence → the heatmap prior (``models.prior``)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.body.joints import MEDIAPIPE_TO_COCO17
+from models.prior import build_prior
+from realtime.record import FrameRecord
+from realtime.sources import Frame
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics of the processed frame, principal point at the image centre
+    (``(W - 1) / 2``: pixel centres at whole coordinates, as ``models.synth.render``).
+
+    The focal length is, in order: ``focal_px`` (source pixels, e.g. from a calibration), the
+    source's own focal (the synthetic renderer knows it), or a ``fov_deg`` horizontal field of view.
+    """
+
+    fov_deg: float = 60.0
+    focal_px: float | None = None
+
+    def __call__(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """(focal (2,), principal (2,)) in pixels of ``frame.image``."""
+        height, width = frame.image.shape[:2]
+        source_focal = self.focal_px or frame.focal
+        if source_focal:
+            focal = source_focal * frame.scale
+        else:
+            focal = 0.5 * width / math.tan(math.radians(self.fov_deg) / 2)
+        return np.full(2, focal, np.float32), np.array([(width - 1) / 2, (height - 1) / 2], np.float32)
+
+
+class PriorStage:
+    """Pipeline stage: fills the intrinsics and, with a person, ``keypoints``, ``confidence``
+    and ``prior`` of a record. Frames without a person get no prior (and so, later, no mesh).
+    """
+
+    def __init__(self, intrinsics: Intrinsics) -> None:
+        self.intrinsics = intrinsics
+
+    def __call__(self, record: FrameRecord) -> None:
+        record.focal, record.principal = self.intrinsics(record.frame)
+        if record.landmarks is None:
+            return
+        record.keypoints = record.landmarks.image_xy[MEDIAPIPE_TO_COCO17]
+        record.confidence = record.landmarks.visibility[MEDIAPIPE_TO_COCO17]
+        height, width = record.frame.image.shape[:2]
+        batch = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
+        record.prior = build_prior(
+            batch(record.keypoints), batch(record.confidence), batch(record.focal),
+            batch(record.principal), batch([width, height]),
+        )

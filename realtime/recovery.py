@@ -1,0 +1,72 @@
+"""The diffusion stage: HMDiff recovery with temporal warm start and optional smoothing."""
+from __future__ import annotations
+
+import numpy as np
+
+from realtime.record import FrameRecord, MeshResult
+from realtime.temporal import OneEuroFilter, is_jump
+
+
+class RecoverStage:
+    """Pipeline stage: ``prior`` → ``mesh`` through ``model.recover`` (an ``HMDiff``).
+
+    The previous frame's clean state ``h0`` is the warm start unless the person was lost, the
+    scene cut, or the keypoints jumped (:func:`realtime.temporal.is_jump`); then it starts cold
+    with ``steps`` DDIM steps, while a warm frame runs only ``warm_steps``.
+    With ``smooth`` the output vertices and joints go through a One Euro filter that restarts on
+    the same events.
+    """
+
+    def __init__(
+        self,
+        model: object,
+        steps: int = 5,
+        hypotheses: int = 1,
+        dat: bool = True,
+        warm_start: bool = True,
+        smooth: bool = False,
+        jump_threshold: float = 0.2,
+        warm_steps: int = 2,
+    ) -> None:
+        self.model, self.steps, self.hypotheses, self.dat = model, steps, hypotheses, dat
+        self.warm_steps = warm_steps
+        self.warm_start, self.jump_threshold = warm_start, jump_threshold
+        self.filters = (OneEuroFilter(), OneEuroFilter()) if smooth else None
+        self._h0 = None
+        self._keypoints: np.ndarray | None = None
+
+    def _continues(self, record: FrameRecord) -> bool:
+        """Whether this frame continues the previous one (same person, no cut, no jump)."""
+        return (
+            self._keypoints is not None
+            and not record.cut
+            and not is_jump(self._keypoints, record.keypoints, record.confidence, self.jump_threshold)
+        )
+
+    def __call__(self, record: FrameRecord) -> None:
+        if record.prior is None:  # no person: forget the track, never invent a mesh
+            self._h0, self._keypoints = None, None
+            return
+        continues = self._continues(record)
+        warm = self.warm_start and continues
+        out = self.model.recover(
+            record.prior, steps=self.warm_steps if warm else self.steps, hypotheses=self.hypotheses,
+            warm_start=self._h0 if warm else None, dat=self.dat,
+        )
+        self._h0, self._keypoints = out.h0, record.keypoints
+        vertices = out.vertices[0].detach().cpu().numpy().astype(np.float32)
+        joints = out.joints[0].detach().cpu().numpy().astype(np.float32)
+        if self.filters is not None:
+            if not continues:
+                for f in self.filters:
+                    f.reset()
+            t = record.frame.media_time
+            vertices, joints = self.filters[0](t, vertices), self.filters[1](t, joints)
+        record.mesh = MeshResult(
+            vertices=vertices,
+            joints=joints,
+            spread=out.spread[0].detach().cpu().numpy().astype(np.float32),
+            steps_used=int(out.steps_used),
+            dat_steps=int(out.dat_steps),
+            warm=warm,
+        )

@@ -1,0 +1,253 @@
+"""Real-time human mesh recovery: a camera, video, image folder or the synthetic world → 3D mesh.
+
+    python run_live.py                       # camera 0 if there is one, else the synthetic source
+    python run_live.py --video clip.mp4 --no-display --every-frame --export run.npz
+    python run_live.py --benchmark --video clip.mp4 --max-frames 200
+
+Bad arguments, missing files and failures print one line on stderr and exit non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, NoReturn
+
+if TYPE_CHECKING:
+    from realtime.sources import Source
+
+log = logging.getLogger("run_live")
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+BENCHMARK_DEFAULT_FRAMES = 300  # for endless sources (camera, synthetic) without --max-frames
+
+
+class CliError(RuntimeError):
+    """A problem to report to the user as one line (exit 1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(kind: type) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="run_live.py", description=__doc__.split("\n\n")[0])
+    src = p.add_argument_group("source (default: camera 0 if present, else synthetic)").add_mutually_exclusive_group()
+    src.add_argument("--camera", type=int, metavar="N", help="webcam index")
+    src.add_argument("--video", type=Path, metavar="FILE", help="a video file")
+    src.add_argument("--images", type=Path, metavar="DIR", help="a folder of images, in name order, every one processed")
+    src.add_argument("--synthetic", action="store_true", help="the anny body rendered in motion")
+    p.add_argument("--width", type=_positive(int), help="camera capture width")
+    p.add_argument("--height", type=_positive(int), help="camera capture height")
+    p.add_argument("--fps", type=_positive(float), help="camera frame rate; playback rate of images/synthetic")
+    p.add_argument("--every-frame", action="store_true",
+                   help="process every frame of a video or the synthetic source (no pacing, no drops)")
+    p.add_argument("--process-width", type=_positive(int), default=640, help="resize frames to this width (640)")
+    p.add_argument("--max-frames", type=_positive(int), help="stop after this many source frames")
+    cam = p.add_argument_group("camera intrinsics")
+    cam.add_argument("--fov", type=float, default=60.0, help="horizontal field of view, degrees (60)")
+    cam.add_argument("--focal", type=_positive(float), help="focal length in source pixels (overrides --fov)")
+    model = p.add_argument_group("model")
+    model.add_argument("--weights", type=Path, help="HMDiff checkpoint (default: the shipped weights)")
+    model.add_argument("--body-model", choices=("anny", "smpl", "smplx"), default="anny")
+    model.add_argument("--model-path", type=Path, help="SMPL/SMPL-X model file for --body-model smpl/smplx")
+    model.add_argument("--steps", type=_positive(int), default=5, help="DDIM steps from noise, cold start (5)")
+    model.add_argument("--warm-steps", type=_positive(int), default=2,
+                       help="DDIM steps of a warm-started frame, from the re-noised previous mesh (2)")
+    model.add_argument("--hypotheses", type=_positive(int), default=1, help="samples per frame; >1 colours uncertainty")
+    model.add_argument("--no-dat", action="store_true", help="no distribution-alignment guidance")
+    model.add_argument("--no-warm-start", action="store_true", help="start every frame from noise")
+    model.add_argument("--jump-threshold", type=_positive(float), default=0.2,
+                       help="keypoint move, as a fraction of the box, that restarts from noise (0.2)")
+    model.add_argument("--smooth", action="store_true", help="One Euro smoothing of vertices and joints")
+    model.add_argument("--backend", choices=("auto", "eager", "compile"), default="auto",
+                       help="inference backend (only eager runs so far; compile falls back to it)")
+    out = p.add_argument_group("outputs")
+    out.add_argument("--no-display", action="store_true", help="headless: no windows")
+    out.add_argument("--record", type=Path, metavar="FILE.mp4", help="the overlay video")
+    out.add_argument("--save-meshes", type=Path, metavar="DIR", help="one .ply per frame")
+    out.add_argument("--export", type=Path, metavar="FILE.npz", help="per-frame arrays of the run")
+    out.add_argument("--export-glb", type=Path, metavar="FILE.glb", help="an animated glTF of the run")
+    out.add_argument("--benchmark", action="store_true", help="headless FPS benchmark against detector only")
+    out.add_argument("--benchmark-json", type=Path, metavar="FILE", help="write the benchmark as JSON")
+    p.add_argument("--verbose", action="store_true", help="debug logging (tracebacks of stage failures)")
+    return p
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Checks argparse cannot express; exits with one line on failure."""
+    if not 1.0 <= args.fov <= 170.0:
+        parser.error(f"--fov must be between 1 and 170 degrees, got {args.fov}")
+    if args.camera is not None and args.camera < 0:
+        parser.error(f"--camera must be 0 or more, got {args.camera}")
+    if args.benchmark_json and not args.benchmark:
+        parser.error("--benchmark-json needs --benchmark")
+    if args.model_path and args.body_model == "anny":
+        parser.error("--model-path is for --body-model smpl/smplx (anny ships with its package)")
+    for flag, path, suffix in (("--record", args.record, ".mp4"), ("--export", args.export, ".npz"),
+                               ("--export-glb", args.export_glb, ".glb"), ("--benchmark-json", args.benchmark_json, ".json")):
+        if path is None:
+            continue
+        if path.suffix.lower() != suffix:
+            parser.error(f"{flag} must end in {suffix}, got {path}")
+        if not path.parent.is_dir():
+            parser.error(f"{flag}: folder does not exist: {path.parent}")
+    if args.save_meshes is not None and args.save_meshes.exists() and not args.save_meshes.is_dir():
+        parser.error(f"--save-meshes: not a folder: {args.save_meshes}")
+
+
+def source_factory(args: argparse.Namespace) -> Callable[[], Source]:
+    """A function making a fresh (unopened) source from the arguments."""
+    from realtime import sources
+
+    common = {"process_width": args.process_width, "every_frame": args.every_frame}
+    if args.video is not None:
+        return functools.partial(sources.VideoSource, args.video, **common)
+    if args.images is not None:
+        return functools.partial(sources.ImageFolderSource, args.images, fps=args.fps or 30.0, **common)
+    camera = functools.partial(sources.CameraSource, args.camera or 0, args.width, args.height, args.fps, **common)
+    if args.camera is not None:
+        return camera
+    synthetic = functools.partial(sources.SyntheticSource, fps=args.fps or 30.0, **common)
+    if args.synthetic:
+        return synthetic
+    try:
+        camera().open().close()
+        return camera
+    except sources.SourceError:
+        log.info("no camera found: running the synthetic source")
+        return synthetic
+
+
+def load_model(args: argparse.Namespace):
+    """The HMDiff model, the body model's faces and vertex count."""
+    from models.body import load_body_model
+    from models.hmdiff import CheckpointError, load_hmdiff
+
+    try:
+        model = load_hmdiff(args.weights)
+    except CheckpointError as err:
+        hint = "" if args.weights else " (no trained HMDiff weights are available yet; pass --weights FILE)"
+        raise CliError(f"{err}{hint}") from None
+    trained_on = model.config.body_model
+    if args.body_model != trained_on:
+        raise CliError(f"the HMDiff weights are for the {trained_on} body model, not {args.body_model}")
+    if args.backend == "compile":
+        log.info("--backend compile is not available yet: running eager")
+    body = load_body_model(args.body_model, args.model_path)
+    return model, body.faces.cpu().numpy(), body.num_vertices
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the source, load the models, run the pipeline (or the benchmark), finalise outputs."""
+    from realtime.render import MeshViewer, OverlayWindow, RenderStage, display_problem
+
+    headless = args.no_display or args.benchmark
+    if not headless and display_problem():
+        raise CliError(display_problem())
+    make_source = source_factory(args)
+    source = make_source().open()  # fail fast, before the slow imports; the pipeline closes it
+    with contextlib.ExitStack() as cleanup:
+        try:
+            from models.landmarks import PoseDetector
+            from realtime.detect import DetectStage
+            from realtime.outputs import Outputs
+            from realtime.pipeline import Pipeline
+            from realtime.prior import Intrinsics, PriorStage
+            from realtime.recovery import RecoverStage
+
+            model, faces, num_vertices = load_model(args)
+            detector = PoseDetector(static_image_mode=False)
+            cleanup.callback(detector.close)
+            render = RenderStage()
+            cleanup.callback(render.close)
+            if not headless:
+                render.window = OverlayWindow()
+                render.viewer = MeshViewer(faces)
+            render.outputs = Outputs(faces, num_vertices, source.fps, args.record, args.save_meshes,
+                                     args.export, args.export_glb)
+            cleanup.callback(render.outputs.close)
+        except BaseException:
+            source.close()
+            raise
+        stages = [
+            ("detect", DetectStage(detector)),
+            ("prior", PriorStage(Intrinsics(args.fov, args.focal))),
+            ("diffusion", RecoverStage(model, args.steps, args.hypotheses, dat=not args.no_dat, warm_steps=args.warm_steps,
+                                       warm_start=not args.no_warm_start, smooth=args.smooth,
+                                       jump_threshold=args.jump_threshold)),
+        ]
+        if args.benchmark:
+            return run_benchmark(args, source, make_source, stages, render)
+        summary = Pipeline(source, stages, render, max_frames=args.max_frames).run()
+    print(f"{summary.frames} frames in {summary.elapsed_s:.1f} s ({summary.frames / max(summary.elapsed_s, 1e-9):.1f} FPS); "
+          f"{summary.dropped} dropped, {summary.skipped} skipped; stopped: {summary.reason}")
+    return EXIT_INTERRUPTED if summary.reason == "interrupted" else 0
+
+
+def run_benchmark(args: argparse.Namespace, source, make_source, stages, render) -> int:
+    """The full pipeline, then a detector-only run of a fresh copy of the same source."""
+    from models.landmarks import PoseDetector
+    from realtime.benchmark import compare, format_table, measure
+    from realtime.detect import DetectStage
+
+    max_frames = args.max_frames or (None if source.length else BENCHMARK_DEFAULT_FRAMES)
+    full = measure(source, stages, render, max_frames)
+    detector = PoseDetector(static_image_mode=False)
+    try:
+        detector_only = measure(make_source().open(), [("detect", DetectStage(detector))], lambda record: True, max_frames)
+    finally:
+        detector.close()
+    result = compare(full, detector_only)
+    print(format_table(result))
+    if args.benchmark_json:
+        args.benchmark_json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def describe(err: BaseException) -> str:
+    """One line for the user: our own errors speak for themselves, others get their type."""
+    ours = isinstance(err, CliError) or type(err).__module__.split(".")[0] in ("realtime", "models", "kernels")
+    text = str(err) if ours else f"{type(err).__name__}: {err}"
+    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - one line, never a traceback
+        log.debug("failed", exc_info=err)
+        print(f"error: {describe(err)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
