@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from models.body import load_body_model
-from models.body.joints import H36M17, mediapipe_to_coco17, mediapipe_to_h36m17, regressor
+from models.body.joints import H36M17, mediapipe_to_h36m17, regressor
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, load_hmdiff
 from models.metrics import mpjpe, pa_mpjpe, mpve
 from models.prior import build_prior
-from models.landmarks import PoseDetector
+from models.landmarks import PoseDetector, prior_from_landmarks
 from models.realsets import load_real_set
 from models.synth.dataset import load_dataset
 
@@ -102,14 +102,6 @@ def synthetic_section(model: HMDiff, judge: Judge, path: str, variants: list[Var
         results[variant.name] = {"all": summarise(scores), "easy": summarise(scores, ~occluded),
                                  "occluded": summarise(scores, occluded)}
     return results
-
-
-def prior_from_landmarks(landmarks, focal: np.ndarray, principal: np.ndarray, size: tuple[int, int]):
-    """A one-frame prior from MediaPipe's landmarks (COCO-17 keypoints, visibility as confidence)."""
-    f = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
-    kp = mediapipe_to_coco17(f(landmarks.image_xy))
-    conf = mediapipe_to_coco17(f(landmarks.visibility)[..., None])[..., 0]
-    return build_prior(kp, conf, f(focal), f(principal), f(size))
 
 
 def rendered_section(model: HMDiff, judge: Judge, path: str, variant: Variant) -> dict:

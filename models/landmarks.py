@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
+
+from models.body.joints import MEDIAPIPE_TO_COCO17
+from models.prior import Prior, build_prior
 
 NUM_LANDMARKS = 33
 
@@ -49,8 +53,10 @@ class PoseDetector:
             return None
         image = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], np.float32)
         world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], np.float32)
+        # MediaPipe's x, y run from the image's edge (0) to its far edge (1); ours put pixel
+        # centres at whole numbers, hence the half-pixel shift.
         return Landmarks(
-            image_xy=image[:, :2] * np.array([width, height], np.float32),
+            image_xy=image[:, :2] * np.array([width, height], np.float32) - 0.5,
             visibility=np.clip(image[:, 2], 0.0, 1.0),
             world=world,
         )
@@ -58,3 +64,16 @@ class PoseDetector:
     def close(self) -> None:
         """Release MediaPipe's graph."""
         self._pose.close()
+
+
+def coco17(landmarks: Landmarks) -> tuple[np.ndarray, np.ndarray]:
+    """COCO-17 keypoints (17, 2) px and confidences (17,) from MediaPipe's 33 landmarks."""
+    return landmarks.image_xy[MEDIAPIPE_TO_COCO17], landmarks.visibility[MEDIAPIPE_TO_COCO17]
+
+
+def prior_from_landmarks(landmarks: Landmarks, focal: np.ndarray, principal: np.ndarray,
+                         image_size: tuple[int, int]) -> Prior:
+    """A one-frame prior (batch of one) from MediaPipe's landmarks, visibility as confidence."""
+    keypoints, confidence = coco17(landmarks)
+    batch = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
+    return build_prior(batch(keypoints), batch(confidence), batch(focal), batch(principal), batch(image_size))

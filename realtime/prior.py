@@ -5,10 +5,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from models.body.joints import MEDIAPIPE_TO_COCO17
-from models.prior import build_prior
+from models.landmarks import coco17, prior_from_landmarks
 from realtime.record import FrameRecord
 from realtime.sources import Frame
 
@@ -48,11 +46,6 @@ class PriorStage:
         record.focal, record.principal = self.intrinsics(record.frame)
         if record.landmarks is None:
             return
-        record.keypoints = record.landmarks.image_xy[MEDIAPIPE_TO_COCO17]
-        record.confidence = record.landmarks.visibility[MEDIAPIPE_TO_COCO17]
+        record.keypoints, record.confidence = coco17(record.landmarks)
         height, width = record.frame.image.shape[:2]
-        batch = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
-        record.prior = build_prior(
-            batch(record.keypoints), batch(record.confidence), batch(record.focal),
-            batch(record.principal), batch([width, height]),
-        )
+        record.prior = prior_from_landmarks(record.landmarks, record.focal, record.principal, (width, height))

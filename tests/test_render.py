@@ -98,7 +98,7 @@ def test_mediapipe_finds_the_rendered_person(anny_body, scene):
             image = scene.render(verts, FOCAL, principal, scene.look(W, H, rng), rng)
             landmarks = detector(np.ascontiguousarray(image[..., ::-1]))
             assert landmarks is not None
-            found = landmarks.image_xy[MEDIAPIPE_TO_COCO17] - 0.5  # MediaPipe: pixel edges at 0 and W
+            found = landmarks.image_xy[MEDIAPIPE_TO_COCO17]  # pixel centres at whole numbers
             error = np.linalg.norm(found - truth, axis=1)[LIMBS]
             assert np.median(error) < 8.0 and error.max() < 25.0
     finally:
