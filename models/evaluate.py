@@ -86,22 +86,22 @@ def synthetic_section(model: HMDiff, judge: Judge, path: str, variants: list[Var
     """Stored corruption of a synthetic test set; easy and occluded halves."""
     data = load_dataset(path)
     n = len(data["transl"])
-    t = lambda k: torch.as_tensor(np.asarray(data[k], np.float32))  # noqa: E731
+    arrays = {k: torch.as_tensor(np.asarray(data[k], np.float32)) for k in
+              ("keypoints_corrupt", "confidence", "focal", "principal", "image_size", "pose", "shape",
+               "global_orient", "transl")}
+    t = arrays.__getitem__
     occluded = torch.as_tensor(np.asarray(data["occluded"], bool))
-    results = {}
-    for variant in variants:
-        scores = []
-        for i in range(0, n, batch):
-            sl = slice(i, min(n, i + batch))
-            prior = build_prior(t("keypoints_corrupt")[sl], t("confidence")[sl], t("focal")[sl],
-                                t("principal")[sl], t("image_size")[sl])
-            with torch.no_grad():
-                gt = judge.body(t("pose")[sl], t("shape")[sl], t("global_orient")[sl], t("transl")[sl]).vertices
-            out = recover(model, prior, variant)
-            scores.append(judge.scores(out.vertices, gt))
-        results[variant.name] = {"all": summarise(scores), "easy": summarise(scores, ~occluded),
-                                 "occluded": summarise(scores, occluded)}
-    return results
+    scores: dict[str, list] = {v.name: [] for v in variants}
+    for i in range(0, n, batch):  # ground truth once per batch, every variant on it
+        sl = slice(i, min(n, i + batch))
+        prior = build_prior(t("keypoints_corrupt")[sl], t("confidence")[sl], t("focal")[sl],
+                            t("principal")[sl], t("image_size")[sl])
+        with torch.no_grad():
+            gt = judge.body(t("pose")[sl], t("shape")[sl], t("global_orient")[sl], t("transl")[sl]).vertices
+        for variant in variants:
+            scores[variant.name].append(judge.scores(recover(model, prior, variant).vertices, gt))
+    return {name: {"all": summarise(s), "easy": summarise(s, ~occluded), "occluded": summarise(s, occluded)}
+            for name, s in scores.items()}
 
 
 def rendered_section(model: HMDiff, judge: Judge, path: str, variant: Variant) -> dict:
