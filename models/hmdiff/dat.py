@@ -58,6 +58,14 @@ def estimate_translation(
     return torch.linalg.solve(ata + lam[..., None] * torch.eye(3, device=a.device, dtype=a.dtype), atb)
 
 
+def fit_translation(joints_rel: torch.Tensor, prior, hypotheses: int) -> torch.Tensor:
+    """:func:`estimate_translation` for (B·M, J, 3) joints against a prior of batch B."""
+    rep = lambda x: x.repeat_interleave(hypotheses, dim=0)  # noqa: E731
+    return estimate_translation(
+        joints_rel, rep(prior.keypoints), rep(prior.weights), rep(prior.focal), rep(prior.principal)
+    )
+
+
 def bandwidth(cfg: DATConfig, alpha_bar: float) -> float:
     """Annealed bandwidth: wide while noisy, narrow near the clean end."""
     return cfg.s_min + (cfg.s_max - cfg.s_min) * (1.0 - alpha_bar) ** 0.5
@@ -67,10 +75,7 @@ def alignment_gap(
     joints_rel: torch.Tensor, prior, s: float, hypotheses: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """D_k per hypothesis (B·M,) for root-relative joints (B·M,J,3), and the camera translations."""
-    rep = lambda x: x.repeat_interleave(hypotheses, dim=0)  # noqa: E731
-    transl = estimate_translation(
-        joints_rel, rep(prior.keypoints), rep(prior.weights), rep(prior.focal), rep(prior.principal)
-    )
+    transl = fit_translation(joints_rel, prior, hypotheses)
     points = prior.project_to_heatmap(
         (joints_rel + transl[:, None]).reshape(-1, hypotheses, *joints_rel.shape[1:])
     )  # (B, M, J, 2)

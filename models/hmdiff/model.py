@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.hmdiff.dat import DATConfig, estimate_translation
+from models.hmdiff.dat import DATConfig, fit_translation
 from models.hmdiff.denoiser import Denoiser, DenoiserConfig
 from models.hmdiff.sampler import Sampler
 from models.hmdiff.schedule import NoiseSchedule
@@ -103,10 +103,7 @@ class HMDiff(nn.Module):
         """Turn clean states (B·M, N, 3) into full meshes placed in the camera."""
         b = h0.shape[0] // hypotheses
         coarse_rel, joints_rel = self.layout.unpack(h0)
-        rep = lambda x: x.repeat_interleave(hypotheses, dim=0)  # noqa: E731
-        transl = estimate_translation(
-            joints_rel, rep(prior.keypoints), rep(prior.weights), rep(prior.focal), rep(prior.principal)
-        )
+        transl = fit_translation(joints_rel, prior, hypotheses)
         full = self.coarse_mesh.upsample(coarse_rel) + transl[:, None]
         full = full.reshape(b, hypotheses, *full.shape[1:])
         coarse = (coarse_rel + transl[:, None]).reshape(b, hypotheses, -1, 3).mean(1)
