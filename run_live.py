@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("run_live")
 
+BACKENDS = ("auto", "eager", "compile", "onnx", "tensorrt")  # models.hmdiff.backends.BACKENDS, without importing torch
+
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 BENCHMARK_DEFAULT_FRAMES = 300  # for endless sources (camera, synthetic) without --max-frames
 
@@ -81,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--jump-threshold", type=_positive(float), default=0.2,
                        help="keypoint move, as a fraction of the box, that restarts from noise (0.2)")
     model.add_argument("--smooth", action="store_true", help="One Euro smoothing of vertices and joints")
-    model.add_argument("--backend", choices=("auto", "eager", "compile"), default="auto",
-                       help="inference backend (only eager runs so far; compile falls back to it)")
+    model.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="denoiser backend: auto picks the fastest available (onnx on CPU, tensorrt then "
+                            "compile on CUDA); one that cannot load falls back to eager")
+    model.add_argument("--device", default="auto", help="torch device for the model: auto (cuda if present), cpu, cuda")
     out = p.add_argument_group("outputs")
     out.add_argument("--no-display", action="store_true", help="headless: no windows")
     out.add_argument("--record", type=Path, metavar="FILE.mp4", help="the overlay video")
@@ -101,6 +105,17 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--fov must be between 1 and 170 degrees, got {args.fov}")
     if args.camera is not None and args.camera < 0:
         parser.error(f"--camera must be 0 or more, got {args.camera}")
+    if args.device == "auto":
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
+        parser.error(f"--device must be auto, cpu or cuda[:N], got {args.device}")
+    elif args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error(f"--device {args.device}: no CUDA GPU is available")
     if args.benchmark_json and not args.benchmark:
         parser.error("--benchmark-json needs --benchmark")
     if args.model_path and args.body_model == "anny":
@@ -146,15 +161,14 @@ def load_model(args: argparse.Namespace):
     from models.hmdiff import CheckpointError, load_hmdiff
 
     try:
-        model = load_hmdiff(args.weights)
+        model = load_hmdiff(args.weights, device=args.device)
     except CheckpointError as err:
         hint = "" if args.weights else " (no trained HMDiff weights are available yet; pass --weights FILE)"
         raise CliError(f"{err}{hint}") from None
     trained_on = model.config.body_model
     if args.body_model != trained_on:
         raise CliError(f"the HMDiff weights are for the {trained_on} body model, not {args.body_model}")
-    if args.backend == "compile":
-        log.info("--backend compile is not available yet: running eager")
+    log.info("denoiser backend: %s on %s", model.use_backend(args.backend), args.device)
     body = load_body_model(args.body_model, args.model_path)
     return model, body.faces.cpu().numpy(), body.num_vertices
 

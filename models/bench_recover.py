@@ -1,7 +1,8 @@
-"""Per-frame recovery latency: ``python -m models.bench_recover [--threads 2] [--repeats 30]``.
+"""Per-frame recovery latency per backend: ``python -m models.bench_recover [--backends …]``.
 
-Prints a table of median / p95 ms for batch 1 on the shipped weights: cold starts (5 and 10 DDIM
-steps), warm starts (2 steps), with and without DAT, 1 and 16 hypotheses, and one denoiser call.
+Prints a table of median / p95 ms for batch 1 on the shipped weights, one column per denoiser
+backend (``models/hmdiff/backends.py``) on ``--device``: one denoiser call, cold starts (5 and 10
+DDIM steps), warm starts (2 steps), with and without DAT, 1 and 16 hypotheses.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from models.hmdiff import load_hmdiff
+from models.hmdiff.backends import AUTO_ORDER, BACKENDS
 from models.prior import build_prior
 
 
@@ -24,28 +26,26 @@ def example_prior():
                        torch.tensor([[319.5, 239.5]]), torch.tensor([[640.0, 480.0]]))
 
 
-def timed(fn, repeats: int) -> tuple[float, float]:
+def timed(fn, repeats: int, sync=lambda: None) -> tuple[float, float]:
+    """Median and p95 ms of ``fn`` after one warm-up call (``sync`` waits for a GPU)."""
     fn()
+    sync()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
+        sync()
         times.append((time.perf_counter() - t) * 1000)
     return float(np.median(times)), float(np.percentile(times, 95))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=30)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    model = load_hmdiff()
-    prior = example_prior()
+def cases(model, prior) -> list[tuple[str, object]]:
+    """(name, call) of every measured recovery, the single denoiser call first."""
     warm = model.recover(prior, steps=5).h0
-    cond = model.condition(prior)
-    h = torch.randn(1, model.layout.num_points, 3)
-    rows = [("one denoiser call", lambda: model.net(h, torch.tensor([500]), cond))]
+    cond = model.condition(prior.to(warm.device))
+    h = torch.randn(1, model.layout.num_points, 3, device=warm.device)
+    k = torch.tensor([500], device=warm.device)
+    rows = [("one denoiser call", lambda: model.sampler.infer(h, k, cond))]
     for hyp in (1, 16):
         for dat in (False, True):
             tag = f"{'DAT' if dat else 'no DAT'}, {hyp} hyp"
@@ -53,11 +53,43 @@ def main(argv: list[str] | None = None) -> None:
                      (f"cold 10 steps, {tag}", lambda d=dat, m=hyp: model.recover(prior, steps=10, dat=d, hypotheses=m)),
                      (f"warm 2 steps, {tag}", lambda d=dat, m=hyp: model.recover(prior, steps=2, dat=d, hypotheses=m,
                                                                                warm_start=warm))]
-    print(f"| recovery, batch 1, {args.threads} threads | median ms | p95 ms |\n|---|---|---|")
-    with torch.no_grad():
-        for name, fn in rows:
-            med, p95 = timed(fn, args.repeats)
-            print(f"| {name} | {med:.1f} | {p95:.1f} |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS[1:], default=None,
+                        help="backends to compare (default: eager and every one available on the device)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    names = args.backends or ["eager", *AUTO_ORDER["cuda" if device.type == "cuda" else "cpu"][:-1]]
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    prior = example_prior()
+    columns: dict[str, list[tuple[float, float]]] = {}
+    rows: list[str] = []
+    for name in names:
+        model = load_hmdiff(device=device)
+        if model.use_backend(name) != name:
+            print(f"({name} is unavailable on {device}: skipped)")
+            continue
+        with torch.no_grad():
+            measured = [(row, timed(fn, args.repeats, sync)) for row, fn in cases(model, prior)]
+        rows = [row for row, _ in measured]
+        columns[name] = [times for _, times in measured]
+    label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+    print(f"| recovery, batch 1, {label}, median / p95 ms | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for i, row in enumerate(rows):
+        cells = [f"{times[i][0]:.2f} / {times[i][1]:.2f}" for times in columns.values()]
+        print(f"| {row} | " + " | ".join(cells) + " |")
+    if "eager" in columns:
+        for name in list(columns)[1:]:
+            ratio = np.median([e[0] / b[0] for e, b in zip(columns["eager"], columns[name])])
+            print(f"{name}: median speed-up over eager {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def assert_one_line(result: subprocess.CompletedProcess, code: int, text: str) -
         (["--export", "nowhere/run.npz"], "folder does not exist"),
         (["--benchmark-json", "b.json"], "--benchmark-json needs --benchmark"),
         (["--fov", "500"], "--fov must be between"),
-        (["--backend", "tensorrt"], "invalid choice"),
+        (["--backend", "tpu"], "invalid choice"),
+        (["--device", "quantum"], "--device must be auto, cpu or cuda"),
         (["--bogus"], "unrecognized arguments"),
     ],
 )

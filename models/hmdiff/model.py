@@ -70,10 +70,23 @@ class HMDiff(nn.Module):
         self.schedule = NoiseSchedule(config.num_train_steps)
         self.sampler = Sampler(self.net, self.schedule, config.layout)
         self.coarse_mesh = load_coarse_mesh(config.body_model, config.layout.num_coarse)
+        self.backend = "eager"
 
     @property
     def layout(self) -> StateLayout:
         return self.config.layout
+
+    def use_backend(self, name: str = "auto") -> str:
+        """Run the denoiser's inference calls on backend ``name`` (see ``backends.py``).
+
+        Returns the backend in use: ``name``, the one ``auto`` picked, or ``eager`` after a
+        fallback (logged in one line).
+        """
+        from models.hmdiff.backends import select_backend
+
+        device = next(self.net.parameters()).device
+        self.backend, self.sampler.infer = select_backend(self.net, name, device)
+        return self.backend
 
     def condition(self, prior) -> torch.Tensor:
         """Condition tokens from a prior (see models/prior.py)."""
@@ -91,6 +104,9 @@ class HMDiff(nn.Module):
         ``warm_start``: the previous frame's ``Recovery.h0``; it is re-noised to
         ``config.warm_step`` and only the DDIM steps below it run (``steps`` of them).
         """
+        device = self.net.embed_in.weight.device
+        if prior.keypoints.device != device:
+            prior = prior.to(device)
         dat_cfg = dat if isinstance(dat, DATConfig) else DATConfig(**{**self.config.dat.to_dict(), "enabled": dat})
         cond = self.condition(prior)
         result = self.sampler.sample(

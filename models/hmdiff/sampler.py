@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -23,12 +24,18 @@ class Sampler:
     net: Denoiser
     schedule: NoiseSchedule
     layout: StateLayout
+    infer: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    """Inference-only calls of the net (a backend, see ``backends.py``); the eager net if None."""
+
+    def __post_init__(self) -> None:
+        if self.infer is None:
+            self.infer = self.net
 
     def regress(self, cond: torch.Tensor) -> torch.Tensor:
         """One-shot regression with the same network: one call at k = K from the noise mean (0)."""
         b = cond.shape[0]
         h = cond.new_zeros(b, self.layout.num_points, 3)
-        return self.net(h, torch.tensor([self.schedule.num_steps], device=h.device), cond)
+        return self.infer(h, torch.tensor([self.schedule.num_steps], device=h.device), cond)
 
     def sample(
         self, cond: torch.Tensor, prior, steps: int = 5, hypotheses: int = 1,
@@ -60,7 +67,7 @@ class Sampler:
                 dat_steps += 1
             else:
                 with torch.no_grad():
-                    x0 = self.net(h, kt, cond)
+                    x0 = self.infer(h, kt, cond)
             if guiding and dat.activation and previous_x0 is not None:
                 joints_moved = (x0 - previous_x0)[:, -self.layout.num_joints :].norm(dim=-1)
                 moved_mm = joints_moved.amax(dim=1).mean() * self.layout.data_scale * 1000
@@ -85,7 +92,7 @@ class Sampler:
                 target = h_in
             else:
                 with torch.no_grad():
-                    x0 = self.net(h, kt, cond)
+                    x0 = self.infer(h, kt, cond)
                 x0 = x0.detach().requires_grad_(True)
                 target = x0
             joints = x0[:, -nj:] * scale
@@ -101,7 +108,7 @@ class Sampler:
             # it equals the identity variant where dh_0/dh_k = I/sqrt(ab); h_0 is then re-predicted.
             h_new = (h - ab**0.5 * move).detach()
             with torch.no_grad():
-                x0 = self.net(h_new, kt, cond)
+                x0 = self.infer(h_new, kt, cond)
         else:
             # dh_0/dh_k ≈ I/sqrt(ab): moving h_k by −sqrt(ab)·step·∇D moves h_0 by −step·∇D,
             # keeping the noise estimate, so h_k stays on the diffusion path.
