@@ -26,17 +26,18 @@ def example_prior():
                        torch.tensor([[319.5, 239.5]]), torch.tensor([[640.0, 480.0]]))
 
 
-def timed(fn, repeats: int, sync=lambda: None) -> tuple[float, float]:
-    """Median and p95 ms of ``fn`` after one warm-up call (``sync`` waits for a GPU)."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t) * 1000)
-    return float(np.median(times)), float(np.percentile(times, 95))
+def interleaved(calls: list, repeats: int, sync=lambda: None) -> list[tuple[float, float]]:
+    """Median and p95 ms of each call, timed in turn (round robin) so that drifts of a shared
+    machine's speed hit every call alike; one warm-up call each first (``sync`` waits for a GPU)."""
+    times: list[list[float]] = [[] for _ in calls]
+    for repeat in range(repeats + 1):
+        for fn, samples in zip(calls, times):
+            t = time.perf_counter()
+            fn()
+            sync()
+            if repeat:
+                samples.append((time.perf_counter() - t) * 1000)
+    return [(float(np.median(s)), float(np.percentile(s, 95))) for s in times]
 
 
 def cases(model, prior) -> list[tuple[str, object]]:
@@ -69,17 +70,19 @@ def main(argv: list[str] | None = None) -> None:
     names = args.backends or ["eager", *AUTO_ORDER["cuda" if device.type == "cuda" else "cpu"][:-1]]
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     prior = example_prior()
-    columns: dict[str, list[tuple[float, float]]] = {}
-    rows: list[str] = []
+    models = {}
     for name in names:
         model = load_hmdiff(device=device)
-        if model.use_backend(name) != name:
+        if model.use_backend(name) == name:
+            models[name] = model
+        else:
             print(f"({name} is unavailable on {device}: skipped)")
-            continue
-        with torch.no_grad():
-            measured = [(row, timed(fn, args.repeats, sync)) for row, fn in cases(model, prior)]
-        rows = [row for row, _ in measured]
-        columns[name] = [times for _, times in measured]
+    with torch.no_grad():
+        per_backend = {name: cases(model, prior) for name, model in models.items()}
+        rows = [row for row, _ in next(iter(per_backend.values()))]
+        measured = [interleaved([per_backend[name][i][1] for name in models], args.repeats, sync)
+                    for i in range(len(rows))]
+    columns = {name: [m[j] for m in measured] for j, name in enumerate(models)}
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"| recovery, batch 1, {label}, median / p95 ms | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))

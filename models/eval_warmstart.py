@@ -25,8 +25,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights")
     parser.add_argument("--cold-steps", type=int, default=10)
     parser.add_argument("--warm-steps", type=int, default=2)
+    parser.add_argument("--warm-step", type=int, help="diffusion step the previous h_0 is re-noised to "
+                        "(default: the checkpoint's warm_step)")
     args = parser.parse_args(argv)
     model, judge = load_hmdiff(args.weights), Judge(load_body_model("anny"))
+    if args.warm_step is not None:
+        model.config.warm_step = args.warm_step
+    print(f"warm start from step {model.config.warm_step}, {args.warm_steps} steps; cold {args.cold_steps} steps")
     data = load_dataset(args.data)
     n, length = data["keypoints_corrupt"].shape[:2]
     f = lambda k, i: torch.as_tensor(np.asarray(data[k][i], np.float32))  # noqa: E731

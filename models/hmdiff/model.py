@@ -28,7 +28,7 @@ class HMDiffConfig:
     layout: StateLayout
     body_model: str = "anny"
     num_train_steps: int = 1000
-    warm_step: int = 200  # warm start re-noises the previous h_0 to this step
+    warm_step: int = 600  # warm start re-noises the previous h_0 to this step (see BENCHMARKS.md)
     dat: DATConfig = field(default_factory=DATConfig)
 
     def to_dict(self) -> dict:

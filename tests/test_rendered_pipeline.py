@@ -1,0 +1,37 @@
+"""The whole live pipeline on rendered sequences with exact ground truth: image → MediaPipe →
+prior → HMDiff (shipped weights) → mesh, warm-started against cold-started."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.hmdiff import load_hmdiff
+from models.synth.dataset import DatasetSpec, write_dataset
+from realtime.eval_rendered import evaluate
+
+# The shipped CPU-trained weights score ~85-110 mm PA-MPJPE on rendered frames (BENCHMARKS.md);
+# these bounds catch a broken chain (wrong frame, units, crop or joint order give > 200 mm).
+MAX_PA_MPJPE_MM = 130.0
+WARM_VS_COLD = 1.05  # the warm start may be at most 5 % worse than a 10-step cold start
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rendered")
+    write_dataset(folder, DatasetSpec(num=2, seed=11, kind="sequence", split="test", seq_len=16, render=True),
+                  progress=False)
+    torch.manual_seed(0)
+    return evaluate(folder, load_hmdiff(), cold_steps=10, warm_steps=2)
+
+
+def test_pipeline_finds_the_person_and_recovers_the_mesh(results):
+    for mode in ("warm", "cold"):
+        r = results[mode]
+        assert r["frames"] == 32 and r["frames_with_person"] >= 29, r
+        assert r["pa_mpjpe_h36m"] < MAX_PA_MPJPE_MM, r
+
+
+def test_warm_start_needs_fewer_steps_for_equal_or_better_error(results):
+    warm, cold = results["warm"], results["cold"]
+    assert warm["steps_per_frame"] <= 2.0 and cold["steps_per_frame"] == 10.0
+    assert warm["pa_mpjpe_h36m"] <= WARM_VS_COLD * cold["pa_mpjpe_h36m"], results
