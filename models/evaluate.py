@@ -7,7 +7,8 @@ the full mesh, and MPVE, printed as a table and written as JSON (``--json``). Se
 3. real frames in the generic format of ``models.realsets`` (e.g. Human3.6M), beside MediaPipe's own
    3D world landmarks on the 12 limb joints.
 ``--ablation`` adds one-shot regression, diffusion without DAT, with DAT, DAT without the activation
-strategy, and DDIM steps 1/2/5/10/25 on the synthetic set.
+strategy, and DDIM steps 1/2/5/10/25 on the synthetic set, and on the sets through MediaPipe no
+DAT, DAT with the 2D heatmaps only, and DAT with MediaPipe's world landmarks as 3D prior too.
 """
 from __future__ import annotations
 
@@ -104,11 +105,12 @@ def synthetic_section(model: HMDiff, judge: Judge, path: str, variants: list[Var
             for name, s in scores.items()}
 
 
-def rendered_section(model: HMDiff, judge: Judge, path: str, variant: Variant) -> dict:
-    """Rendered frames with exact ground truth, through MediaPipe."""
+def rendered_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]) -> dict:
+    """Rendered frames with exact ground truth, through MediaPipe; each variant on the same landmarks."""
     data = load_dataset(path)
     detector = PoseDetector(static_image_mode=True)
-    scores, missed = [], 0
+    scores: dict[str, list] = {v.name: [] for v in variants}
+    missed = 0
     for i, image_path in enumerate(data["image_paths"]):
         image = cv2.imread(str(image_path))
         landmarks = detector(image) if image is not None else None
@@ -120,16 +122,20 @@ def rendered_section(model: HMDiff, judge: Judge, path: str, variant: Variant) -
         g = lambda k: torch.as_tensor(np.asarray(data[k][i : i + 1], np.float32))  # noqa: E731
         with torch.no_grad():
             gt = judge.body(g("pose"), g("shape"), g("global_orient"), g("transl")).vertices
-        scores.append(judge.scores(recover(model, prior, variant).vertices, gt))
+        for variant in variants:
+            scores[variant.name].append(judge.scores(recover(model, prior, variant).vertices, gt))
     detector.close()
-    return {**(summarise(scores) if scores else {}), "frames": len(data["image_paths"]), "no_person": missed}
+    counts = {"frames": len(data["image_paths"]), "no_person": missed}
+    return {name: {**(summarise(s) if s else {}), **counts} for name, s in scores.items()}
 
 
-def real_section(model: HMDiff, judge: Judge, path: str, variant: Variant) -> dict:
+def real_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]) -> dict:
     """Real frames (generic format): ours vs MediaPipe's world landmarks, PA-MPJPE on 12 limb joints."""
     real = load_real_set(path)
     detector = PoseDetector(static_image_mode=True)
-    ours, ours17, baseline, missed = [], [], [], 0
+    ours: dict[str, list] = {v.name: [] for v in variants}
+    ours17: dict[str, list] = {v.name: [] for v in variants}
+    baseline, missed = [], 0
     for i in range(len(real.imgname)):
         image = cv2.imread(str(real.image_path(i)))
         landmarks = detector(image) if image is not None else None
@@ -137,17 +143,26 @@ def real_section(model: HMDiff, judge: Judge, path: str, variant: Variant) -> di
             missed += 1
             continue
         prior = prior_from_landmarks(landmarks, real.focal[i], real.principal[i], (image.shape[1], image.shape[0]))
-        pred = judge.h36m @ recover(model, prior, variant).vertices
         gt = torch.as_tensor(real.joints[i : i + 1])
-        ours.append(pa_mpjpe(pred[:, LIMB12], gt[:, LIMB12]))
-        ours17.append(pa_mpjpe(pred, gt))
+        for variant in variants:
+            pred = judge.h36m @ recover(model, prior, variant).vertices
+            ours[variant.name].append(pa_mpjpe(pred[:, LIMB12], gt[:, LIMB12]))
+            ours17[variant.name].append(pa_mpjpe(pred, gt))
         mp = mediapipe_to_h36m17(torch.as_tensor(landmarks.world)[None])
         baseline.append(pa_mpjpe(mp[:, LIMB12], gt[:, LIMB12]))
     detector.close()
     mean = lambda xs: round(float(torch.cat(xs).mean()), 1) if xs else float("nan")  # noqa: E731
-    return {"pa_mpjpe_limb12": mean(ours), "pa_mpjpe_h36m17": mean(ours17),
-            "mediapipe_world_pa_mpjpe_limb12": mean(baseline),
-            "per_frame_limb12": [round(float(x), 1) for x in ours], "frames": len(real.imgname), "no_person": missed}
+    common = {"mediapipe_world_pa_mpjpe_limb12": mean(baseline), "frames": len(real.imgname), "no_person": missed}
+    return {name: {"pa_mpjpe_limb12": mean(ours[name]), "pa_mpjpe_h36m17": mean(ours17[name]), **common,
+                   "per_frame_limb12": [round(float(x), 1) for x in ours[name]]} for name in ours}
+
+
+def prior_ablation(main: Variant) -> list[Variant]:
+    """For sets through MediaPipe: no DAT, DAT with the 2D heatmaps only, DAT with the 3D prior too."""
+    dat = main.dat if isinstance(main.dat, DATConfig) else DATConfig()
+    return [Variant(f"diffusion, no DAT ({main.steps} steps)", steps=main.steps, dat=False),
+            Variant(f"DAT, 2D heatmaps only ({main.steps} steps)", steps=main.steps, dat=replace(dat, rho_world=0.0)),
+            main]
 
 
 def ablation_variants(main: Variant) -> list[Variant]:
@@ -179,11 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", action="append", default=[], help="real set folder with gt.npz (repeatable)")
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--backend", default="auto", help="denoiser backend (models/hmdiff/backends.py)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     try:
         model = load_hmdiff(args.weights)
+        model.use_backend(args.backend)
         judge = Judge(load_body_model("anny"))
         main_variant = Variant(f"diffusion + DAT ({args.steps} steps)", steps=args.steps, dat=model.config.dat)
         results: dict = {"weights": str(args.weights or "shipped")}
@@ -191,11 +208,12 @@ def main(argv: list[str] | None = None) -> int:
             variants = ablation_variants(main_variant) if args.ablation else [main_variant]
             results["synthetic"] = synthetic_section(model, judge, args.test, variants)
             print("## Synthetic test set\n" + table(results["synthetic"]))
+        mediapipe_variants = prior_ablation(main_variant) if args.ablation else [main_variant]
         if args.rendered:
-            results["rendered"] = rendered_section(model, judge, args.rendered, main_variant)
-            print("## Rendered frames through MediaPipe\n" + table({main_variant.name: {"all": results["rendered"]}}))
+            results["rendered"] = rendered_section(model, judge, args.rendered, mediapipe_variants)
+            print("## Rendered frames through MediaPipe\n" + table({n: {"all": r} for n, r in results["rendered"].items()}))
         for real in args.real:
-            results.setdefault("real", {})[real] = real_section(model, judge, real, main_variant)
+            results.setdefault("real", {})[real] = real_section(model, judge, real, mediapipe_variants)
             print(f"## Real set {real}\n" + json.dumps(results["real"][real], indent=1))
     except (CheckpointError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -73,7 +73,9 @@ def coco17(landmarks: Landmarks) -> tuple[np.ndarray, np.ndarray]:
 
 def prior_from_landmarks(landmarks: Landmarks, focal: np.ndarray, principal: np.ndarray,
                          image_size: tuple[int, int]) -> Prior:
-    """A one-frame prior (batch of one) from MediaPipe's landmarks, visibility as confidence."""
+    """A one-frame prior (batch of one) from MediaPipe's landmarks, visibility as confidence, with
+    MediaPipe's world landmarks (hip-centred metres) as the 3D prior of the same COCO-17 joints."""
     keypoints, confidence = coco17(landmarks)
     batch = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
-    return build_prior(batch(keypoints), batch(confidence), batch(focal), batch(principal), batch(image_size))
+    return build_prior(batch(keypoints), batch(confidence), batch(focal), batch(principal), batch(image_size),
+                       world=batch(landmarks.world[MEDIAPIPE_TO_COCO17]))

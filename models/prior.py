@@ -48,6 +48,10 @@ class Prior:
     focal: torch.Tensor  # (B, 2)
     principal: torch.Tensor  # (B, 2)
     image_size: torch.Tensor  # (B, 2) = (width, height)
+    # Optional 3D prior (MediaPipe's world landmarks mapped to the same joints): root-centred
+    # metres in camera-like axes, and per-joint weights; None when the source has none.
+    world: torch.Tensor | None = None  # (B, J, 3)
+    world_weights: torch.Tensor | None = None  # (B, J)
 
     @property
     def heatmap_size(self) -> int:
@@ -88,17 +92,26 @@ class Prior:
         offset = (self.crop_center - self.principal) / self.focal
         return torch.cat([offset, (self.crop_side / self.focal[:, 0])[:, None]], dim=1)
 
+    def _map(self, fn) -> "Prior":
+        """A prior with ``fn`` applied to every tensor (absent optional ones stay None)."""
+        return Prior(**{f.name: None if (t := getattr(self, f.name)) is None else fn(t) for f in fields(self)})
+
     def to(self, device: torch.device | str) -> "Prior":
-        return Prior(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        return self._map(lambda t: t.to(device))
 
     def index(self, idx: int | slice | torch.Tensor) -> "Prior":
         """The sub-batch ``idx`` (an int keeps a batch of one)."""
         idx = slice(idx, idx + 1) if isinstance(idx, int) else idx
-        return Prior(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+        return self._map(lambda t: t[idx])
 
     @staticmethod
     def cat(priors: list["Prior"]) -> "Prior":
-        return Prior(**{f.name: torch.cat([getattr(p, f.name) for p in priors]) for f in fields(Prior)})
+        """Priors joined along the batch; the 3D prior is kept only if every one has it."""
+        def join(name: str) -> torch.Tensor | None:
+            parts = [getattr(p, name) for p in priors]
+            return None if any(t is None for t in parts) else torch.cat(parts)
+
+        return Prior(**{f.name: join(f.name) for f in fields(Prior)})
 
 
 def crop_box(keypoints: torch.Tensor, confidence: torch.Tensor, image_size: torch.Tensor,
@@ -119,8 +132,13 @@ def crop_box(keypoints: torch.Tensor, confidence: torch.Tensor, image_size: torc
 
 
 def build_prior(keypoints: torch.Tensor, confidence: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor,
-                image_size: torch.Tensor, heatmap_size: int = 64, margin: float = CROP_MARGIN) -> Prior:
-    """The prior for keypoints (B, J, 2) px with confidences (B, J) and the camera (see module doc)."""
+                image_size: torch.Tensor, heatmap_size: int = 64, margin: float = CROP_MARGIN,
+                world: torch.Tensor | None = None) -> Prior:
+    """The prior for keypoints (B, J, 2) px with confidences (B, J) and the camera (see module doc).
+
+    ``world`` (B, J, 3): an optional 3D prior of the same joints (metres, root-centred), weighted
+    by the same confidences.
+    """
     keypoints, confidence = keypoints.float(), confidence.float().clamp(0, 1)
     focal, principal, image_size = focal.float(), principal.float(), image_size.float()
     centre, side = crop_box(keypoints, confidence, image_size, margin)
@@ -136,4 +154,5 @@ def build_prior(keypoints: torch.Tensor, confidence: torch.Tensor, focal: torch.
     return Prior(keypoints=keypoints, confidence=confidence, weights=weights, keypoints_hm=kp_hm,
                  keypoints_norm=kp_norm, sigma=sigma, heatmap_x=g[..., 0, :],
                  heatmap_y=g[..., 1, :] * (weights > 0)[..., None], crop_center=centre, crop_side=side,
-                 focal=focal, principal=principal, image_size=image_size)
+                 focal=focal, principal=principal, image_size=image_size,
+                 world=None if world is None else world.float(), world_weights=None if world is None else confidence)

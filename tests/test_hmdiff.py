@@ -8,13 +8,13 @@ import torch
 from torch import nn
 
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, HMDiffConfig, load_hmdiff
-from models.hmdiff.dat import alignment_gap, estimate_translation
+from models.hmdiff.dat import alignment_gap, estimate_translation, spread_to_vertices, world_move
 from models.hmdiff.denoiser import DenoiserConfig
 from models.hmdiff.sampler import Sampler
 from models.hmdiff.schedule import NoiseSchedule
 from models.hmdiff.state import StateLayout, spatial_token_order
 from models.metrics import mpjpe, pa_mpjpe, procrustes_align
-from models.prior import build_prior
+from models.prior import Prior, build_prior
 
 NUM_COARSE, NUM_JOINTS = 256, 17
 
@@ -125,6 +125,69 @@ def test_dat_pulls_wrong_joints_toward_the_heatmaps_and_switches_off():
     assert always.dat_steps == 10
     gap = lambda h: float(alignment_gap(layout.unpack(h)[1], prior, 1.0, 1)[0])  # noqa: E731
     assert gap(guided.h0) < gap(plain.h0)
+
+
+def random_rotation(seed: int) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed)))
+    q = q * torch.sign(torch.diagonal(r))
+    return q if torch.det(q) > 0 else -q
+
+
+def test_world_move_ignores_the_3d_priors_orientation_and_closes_its_pose_gap():
+    joints, transl, kp, focal, principal = camera_scene(batch=2)
+    confidence = torch.full((2, NUM_JOINTS), 0.8)
+    rotated = joints @ random_rotation(3).T + torch.tensor([0.1, -0.3, 0.2])  # the same pose, turned and shifted
+    prior = build_prior(kp, confidence, focal, principal, torch.tensor([[640.0, 480.0]] * 2), world=rotated)
+    assert world_move(joints, prior, 1).abs().max() < 1e-4
+    bent = rotated.clone()
+    bent[:, 9] += 0.2  # one wrist 20 cm away in the 3D prior
+    move = world_move(joints[:1], prior.index(0), 1)
+    assert move.abs().max() < 1e-4  # index keeps the 3D prior
+    move = world_move(joints, build_prior(kp, confidence, focal, principal, torch.tensor([[640.0, 480.0]] * 2),
+                                          world=bent), 1)
+    assert move[:, 9].norm(dim=-1).min() > 0.1 and move.norm(dim=-1).median() < 0.03
+    no_world = build_prior(kp, confidence, focal, principal, torch.tensor([[640.0, 480.0]] * 2))
+    assert no_world.world is None and torch.equal(world_move(joints, no_world, 1), torch.zeros_like(joints))
+    assert Prior.cat([prior, no_world]).world is None and Prior.cat([prior, prior]).world.shape == (4, NUM_JOINTS, 3)
+
+
+def test_spread_carries_joint_moves_to_nearby_vertices():
+    joints = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]])
+    vertices = torch.tensor([[[0.05, 0.0, 0.0], [0.95, 0.0, 0.0], [0.5, 0.0, 0.0]]])
+    x0 = torch.cat([vertices, joints], dim=1)
+    shift = torch.zeros_like(x0)
+    shift[:, 3:] = torch.tensor([0.0, 0.1, 0.0])  # both joints move alike: the whole mesh follows
+    assert torch.allclose(spread_to_vertices(shift, x0, 2, 0.2), torch.tensor([0.0, 0.1, 0.0]).expand(1, 5, 3))
+    one = torch.zeros_like(x0)
+    one[:, 4] = torch.tensor([0.0, 0.1, 0.0])  # only the second joint moves
+    moved = spread_to_vertices(one, x0, 2, 0.2)[0, :3, 1]
+    assert moved[1] > 0.099 and moved[0] < 0.001 and abs(float(moved[2]) - 0.05) < 1e-6
+
+
+def test_dat_with_a_3d_prior_pulls_the_pose_toward_it():
+    """With an ideal denoiser sure of a wrong pose, the 3D prior's term pulls the joints toward it,
+    and the mesh vertices follow (spread); without a 3D prior nothing of this runs."""
+    joints, transl, kp, focal, principal = camera_scene(batch=1)
+    layout = small_config().layout
+    wrong = joints.clone()
+    wrong[:, 9:11] += torch.tensor([0.0, 0.0, 0.3])  # wrists 30 cm off in depth: invisible in 2D
+    vertices = wrong[:, [9]].expand(1, NUM_COARSE, 3) + 0.01 * torch.randn(1, NUM_COARSE, 3)
+    x0 = torch.cat([vertices, wrong], dim=1) / layout.data_scale
+    schedule = NoiseSchedule()
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(7))
+    sampler = Sampler(IdealDenoiser(x0, eps, schedule), schedule, layout)
+    size = torch.tensor([[640.0, 480.0]])
+    with_world = build_prior(kp, torch.full((1, NUM_JOINTS), 0.9), focal, principal, size, world=joints)
+    without = build_prior(kp, torch.full((1, NUM_JOINTS), 0.9), focal, principal, size)
+    run = lambda prior, dat: sampler.sample(torch.zeros(1, 18, 8), prior, steps=5, warm_start=x0,  # noqa: E731
+                                            warm_step=600, dat=dat, generator=torch.Generator().manual_seed(7))
+    dat = DATConfig(rho=0.0, activation=False)
+    err = lambda h: float((layout.unpack(h)[1] - joints).norm(dim=-1)[:, 9:11].mean())  # noqa: E731
+    assert abs(err(run(without, dat).h0) - 0.3) < 1e-3
+    pulled = run(with_world, dat).h0
+    assert err(pulled) < 0.1
+    coarse = layout.unpack(pulled)[0]
+    assert float((coarse - vertices)[..., 2].mean()) < -0.15  # the mesh near the wrists came along
 
 
 def test_network_jacobian_dat_runs_and_reduces_the_gap():

@@ -74,3 +74,19 @@ def test_real_set_converter_and_evaluation(shared_dir, tmp_path):
     src = np.load(shared_dir / "data/real/h36m/test_h36m_body3d.npz", allow_pickle=True)
     uv = real.joints[..., :2] / real.joints[..., 2:] * real.focal[:, None] + real.principal[:, None]
     assert float(np.abs(uv - src["part"][..., :2]).mean()) < 3.0
+
+
+def test_real_frames_through_mediapipe_with_and_without_the_3d_prior(shared_dir, tmp_path):
+    """The 4 real Human3.6M frames, shipped weights: the three MediaPipe-fed variants run, and
+    DAT with MediaPipe's world landmarks as 3D prior beats no DAT on them (BENCHMARKS.md)."""
+    from models.realsets import convert_h36m
+
+    convert_h36m(shared_dir / "data/real/h36m", tmp_path / "h36m")
+    result = tmp_path / "eval.json"
+    assert evaluate.main(["--real", str(tmp_path / "h36m"), "--ablation", "--json", str(result)]) == 0
+    rows = json.loads(result.read_text())["real"][str(tmp_path / "h36m")]
+    no_dat, only_2d, full = rows.values()
+    assert "no DAT" in list(rows)[0] and "2D heatmaps only" in list(rows)[1]
+    assert full["no_person"] == 0 and len(full["per_frame_limb12"]) == 4
+    assert 0 < full["pa_mpjpe_limb12"] < no_dat["pa_mpjpe_limb12"]
+    assert 60 < full["mediapipe_world_pa_mpjpe_limb12"] < 120  # about 91 mm (../shared/README.md)

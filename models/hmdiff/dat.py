@@ -4,9 +4,13 @@ At a guided step k the predicted h_0's joints are placed in the camera (translat
 least squares against the prior's keypoints), projected into the heatmap crop, and the gap D_k to
 the heatmaps U is the alignment energy of ``kernels`` (negative log-likelihood of each joint under
 U smoothed by a Gaussian of bandwidth s). Its gradient moves h_k (the Distribution Alignment
-Gradient). The activation strategy switches DAT off for the remaining steps once the predicted h_0
-has converged: when the largest change of a predicted joint between consecutive steps (averaged
-over the batch) falls under ``converge_mm``.
+Gradient). When the prior also carries 3D joints (MediaPipe's world landmarks), a second gap,
+Σ w‖R·p + t − q‖² after the best rotation R and shift t, pulls the joints toward that pose
+(``rho_world``). The joints' moves are carried over to the mesh vertices (``spread_m``): the
+state's joints are tokens of their own, and without it the mesh, which is what the user gets,
+would follow only through later network calls. The activation strategy switches DAT off for the
+remaining steps once the predicted h_0 has converged: when the largest change of a predicted
+joint between consecutive steps (averaged over the batch) falls under ``converge_mm``.
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ class DATConfig:
     activation: bool = True  # False: guide every step (ablation)
     jacobian: str = "identity"  # "identity": dh_0/dh_k ≈ I/sqrt(ab_k) (one net call); "network": exact
     max_move_m: float = 0.15  # trust region: no point of h_0 moves more than this per guided step
+    spread_m: float = 0.1  # > 0: each vertex follows the joint moves, Gaussian-weighted by distance (m)
+    rho_world: float = 0.5  # fraction of the way toward the aligned 3D prior (when the prior has one)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,3 +94,38 @@ def pixels_per_unit(prior, transl: torch.Tensor, data_scale: float, hypotheses: 
     hm_per_px = prior.heatmap_size / prior.crop_side
     f = prior.focal.mean(dim=1) * hm_per_px
     return f.repeat_interleave(hypotheses) * data_scale / transl[:, 2].clamp(min=0.5)
+
+
+def spread_to_vertices(move: torch.Tensor, x0: torch.Tensor, num_joints: int, bandwidth_units: float) -> torch.Tensor:
+    """Carry the joints' moves (last ``num_joints`` rows of ``move``) over to the mesh vertices.
+
+    Each vertex moves by the average of the joint moves weighted by a Gaussian of its distance to
+    each joint in the predicted clean state ``x0`` (both in state units), so that a limb follows
+    its joints as a smooth deformation and a common shift moves the whole mesh.
+    """
+    vertices, joints = x0[:, :-num_joints], x0[:, -num_joints:]
+    weights = torch.softmax(-torch.cdist(vertices, joints) ** 2 / (2 * bandwidth_units**2), dim=-1)
+    return torch.cat([move[:, :-num_joints] + weights @ move[:, -num_joints:], move[:, -num_joints:]], dim=1)
+
+
+def world_move(joints_rel: torch.Tensor, prior, hypotheses: int) -> torch.Tensor:
+    """Move (B·M, J, 3) metres taking root-relative joints onto the prior's 3D joints, weighted.
+
+    The 3D prior is first rotated and shifted onto the joints (weighted Kabsch, proper rotation),
+    so only the pose is compared, not MediaPipe's own global orientation; each joint's move is its
+    weight times the gap. By the envelope theorem this is (minus half) the gradient of the aligned
+    gap Σ w ‖R·p + t − q‖² at the optimal R, t. Zero without a 3D prior.
+    """
+    if prior.world is None:
+        return torch.zeros_like(joints_rel)
+    q = prior.world.repeat_interleave(hypotheses, dim=0)
+    w = prior.world_weights.repeat_interleave(hypotheses, dim=0)[..., None]
+    total = w.sum(1, keepdim=True).clamp(min=1e-6)
+    p_mean, q_mean = (w * joints_rel).sum(1, keepdim=True) / total, (w * q).sum(1, keepdim=True) / total
+    p, q = joints_rel - p_mean, q - q_mean
+    u, _, vt = torch.linalg.svd(p.transpose(1, 2) @ (w * q))
+    d = torch.linalg.det(vt.transpose(1, 2) @ u.transpose(1, 2)).sign()
+    flip = torch.ones_like(u[:, 0])
+    flip[:, 2] = torch.where(d == 0, 1.0, d)
+    rotation = vt.transpose(1, 2) @ torch.diag_embed(flip) @ u.transpose(1, 2)  # R p ≈ q
+    return w * (q @ rotation - p)

@@ -6,7 +6,7 @@ from typing import Callable
 
 import torch
 
-from models.hmdiff.dat import DATConfig, alignment_gap, bandwidth, pixels_per_unit
+from models.hmdiff.dat import DATConfig, alignment_gap, bandwidth, pixels_per_unit, spread_to_vertices, world_move
 from models.hmdiff.denoiser import Denoiser
 from models.hmdiff.schedule import NoiseSchedule
 from models.hmdiff.state import StateLayout
@@ -101,6 +101,11 @@ class Sampler:
         # Gauss-Newton scale: a full step (rho = 1) would move a joint of weight 1 onto the mode of U.
         step = dat.rho * s**2 / pixels_per_unit(prior, transl.detach(), scale, hypotheses) ** 2
         move = step[:, None, None] * grad
+        if dat.rho_world > 0 and prior.world is not None:
+            toward = world_move(x0.detach()[:, -nj:] * scale, prior, hypotheses) / scale
+            move[:, -nj:] -= dat.rho_world * toward
+        if dat.spread_m > 0:
+            move = spread_to_vertices(move, x0.detach(), nj, dat.spread_m / scale)
         limit = dat.max_move_m / scale
         move = move * (limit / move.norm(dim=-1, keepdim=True).clamp(min=limit))
         if dat.jacobian == "network":
