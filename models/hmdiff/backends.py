@@ -54,11 +54,17 @@ def check_inputs(net: nn.Module, batch: int, device: torch.device) -> tuple[torc
 
 
 def _build_compile(net: nn.Module, device: torch.device) -> Infer:
-    mode = "reduce-overhead" if device.type == "cuda" else None
-    try:
-        return torch.compile(net, mode=mode, dynamic=False)
-    except Exception as err:  # noqa: BLE001 - any failure means: not here
-        raise BackendUnavailable(f"torch.compile failed ({type(err).__name__}: {err})") from None
+    if device.type != "cuda":
+        return torch.compile(net, dynamic=False)
+    compiled = torch.compile(net, mode="reduce-overhead", dynamic=False)
+
+    def infer(h: torch.Tensor, k: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        # Each call is one CUDA-graph replay; its output buffer is reused by the next replay, and
+        # the sampler keeps the previous step's prediction (activation strategy): copy it out.
+        torch.compiler.cudagraph_mark_step_begin()
+        return compiled(h, k, cond).clone()
+
+    return infer
 
 
 def _build_onnx(net: nn.Module, device: torch.device) -> Infer:
