@@ -15,10 +15,15 @@ are widened to float32 (exactly) first, Numba having no float16 on CPU.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
-from numba import njit, prange
+
+# OpenMP before TBB: Debian's TBB is older than Numba accepts, and trying it first only prints a
+# NumbaWarning before Numba falls back to OpenMP anyway. A user's own setting wins.
+os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp tbb workqueue")
+from numba import njit, prange  # noqa: E402
 
 from kernels.common import LOG_EPS
 

@@ -10,6 +10,9 @@ over a key colour and composited over a background.
 """
 from __future__ import annotations
 
+import os
+import tempfile
+
 import cv2
 import numpy as np
 import open3d as o3d
@@ -21,11 +24,22 @@ from models.synth.camera import principal_margin
 KEY = np.array([0, 255, 0], np.uint8)  # background key; body colours never reach pure green
 
 
+def ensure_runtime_dir() -> None:
+    """Give GLFW a private XDG_RUNTIME_DIR when the session has none (headless machines, CI).
+
+    Without one, GLFW prints "error: XDG_RUNTIME_DIR is invalid…" on every window, although the
+    EGL offscreen fallback works: the line reads like a failure of ours.
+    """
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="hmdiff-xdg-")  # mode 0700
+
+
 class Renderer:
     """One offscreen window of a fixed image size; the mesh is updated in place for each frame."""
 
     def __init__(self, width: int, height: int, faces: np.ndarray, margin: int = 0) -> None:
         self.width, self.height, self.margin = width, height, margin
+        ensure_runtime_dir()
         self._vis = o3d.visualization.Visualizer()
         with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):  # no EGL fallback chatter
             created = self._vis.create_window(visible=False, width=width + 2 * margin, height=height + 2 * margin)
