@@ -7,8 +7,10 @@ the full mesh, and MPVE, printed as a table and written as JSON (``--json``). Se
 3. real frames in the generic format of ``models.realsets`` (e.g. Human3.6M), beside MediaPipe's own
    3D world landmarks on the 12 limb joints.
 ``--ablation`` adds one-shot regression, diffusion without DAT, with DAT, DAT without the activation
-strategy, and DDIM steps 1/2/5/10/25 on the synthetic set, and on the sets through MediaPipe no
-DAT, DAT with the 2D heatmaps only, and DAT with MediaPipe's world landmarks as 3D prior too.
+strategy, DDIM steps 1/2/5/10/25, the mean of several hypotheses, and DAT on the uncorrupted 2D
+keypoints (an oracle: how much of the error the detector's noise causes) on the synthetic set,
+and on the sets through MediaPipe no DAT, DAT with the 2D heatmaps only, DAT with MediaPipe's
+world landmarks as 3D prior too, and the mean of several hypotheses.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from models.landmarks import PoseDetector, prior_from_landmarks
 from models.realsets import load_real_set
 from models.synth.dataset import load_dataset
 
+ABLATION_HYPOTHESES = 8
 LIMB12 = [H36M17.index(n) for n in H36M17 if any(p in n for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"))]
 
 
@@ -40,6 +43,8 @@ class Variant:
     steps: int = 5
     dat: DATConfig | bool = True
     regress: bool = False
+    hypotheses: int = 1  # > 1: the mesh is the mean of this many samples
+    clean_keypoints: bool = False  # synthetic set only: uncorrupted 2D keypoints, confidence 1 (oracle)
 
 
 class Judge:
@@ -80,7 +85,7 @@ def recover(model: HMDiff, prior, variant: Variant, seed: int = 0):
         with torch.no_grad():
             h0 = model.sampler.regress(cond)
         return model.assemble(h0, prior, 1, 1, 0)
-    return model.recover(prior, steps=variant.steps, dat=variant.dat, generator=gen)
+    return model.recover(prior, steps=variant.steps, hypotheses=variant.hypotheses, dat=variant.dat, generator=gen)
 
 
 def synthetic_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant], batch: int = 64) -> dict:
@@ -88,19 +93,21 @@ def synthetic_section(model: HMDiff, judge: Judge, path: str, variants: list[Var
     data = load_dataset(path)
     n = len(data["transl"])
     arrays = {k: torch.as_tensor(np.asarray(data[k], np.float32)) for k in
-              ("keypoints_corrupt", "confidence", "focal", "principal", "image_size", "pose", "shape",
+              ("keypoints_corrupt", "keypoints_2d", "confidence", "focal", "principal", "image_size", "pose", "shape",
                "global_orient", "transl")}
     t = arrays.__getitem__
     occluded = torch.as_tensor(np.asarray(data["occluded"], bool))
     scores: dict[str, list] = {v.name: [] for v in variants}
     for i in range(0, n, batch):  # ground truth once per batch, every variant on it
         sl = slice(i, min(n, i + batch))
-        prior = build_prior(t("keypoints_corrupt")[sl], t("confidence")[sl], t("focal")[sl],
-                            t("principal")[sl], t("image_size")[sl])
+        camera = (t("focal")[sl], t("principal")[sl], t("image_size")[sl])
+        prior = build_prior(t("keypoints_corrupt")[sl], t("confidence")[sl], *camera)
+        clean = build_prior(t("keypoints_2d")[sl], torch.ones_like(t("confidence")[sl]), *camera)
         with torch.no_grad():
             gt = judge.body(t("pose")[sl], t("shape")[sl], t("global_orient")[sl], t("transl")[sl]).vertices
         for variant in variants:
-            scores[variant.name].append(judge.scores(recover(model, prior, variant).vertices, gt))
+            used = clean if variant.clean_keypoints else prior
+            scores[variant.name].append(judge.scores(recover(model, used, variant).vertices, gt))
     return {name: {"all": summarise(s), "easy": summarise(s, ~occluded), "occluded": summarise(s, occluded)}
             for name, s in scores.items()}
 
@@ -157,12 +164,18 @@ def real_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
                    "per_frame_limb12": [round(float(x), 1) for x in ours[name]]} for name in ours}
 
 
+def averaged(main: Variant, hypotheses: int = ABLATION_HYPOTHESES) -> Variant:
+    """``main`` with its mesh averaged over several hypotheses."""
+    return replace(main, name=f"DAT, mean of {hypotheses} hypotheses ({main.steps} steps)", hypotheses=hypotheses)
+
+
 def prior_ablation(main: Variant) -> list[Variant]:
-    """For sets through MediaPipe: no DAT, DAT with the 2D heatmaps only, DAT with the 3D prior too."""
+    """For sets through MediaPipe: no DAT, DAT with the 2D heatmaps only, DAT with the 3D prior too,
+    and that averaged over several hypotheses."""
     dat = main.dat if isinstance(main.dat, DATConfig) else DATConfig()
     return [Variant(f"diffusion, no DAT ({main.steps} steps)", steps=main.steps, dat=False),
             Variant(f"DAT, 2D heatmaps only ({main.steps} steps)", steps=main.steps, dat=replace(dat, rho_world=0.0)),
-            main]
+            main, averaged(main)]
 
 
 def ablation_variants(main: Variant) -> list[Variant]:
@@ -174,6 +187,8 @@ def ablation_variants(main: Variant) -> list[Variant]:
         main,
         Variant(f"DAT, no activation ({main.steps} steps)", steps=main.steps, dat=replace(dat, activation=False)),
         *[Variant(f"DAT, {s} steps", steps=s, dat=dat) for s in (1, 2, 10, 25) if s != main.steps],
+        averaged(main),
+        replace(main, name=f"DAT, uncorrupted 2D keypoints, oracle ({main.steps} steps)", clean_keypoints=True),
     ]
 
 

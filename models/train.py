@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from models.hmdiff import DATConfig, HMDiff, HMDiffConfig
+from models.hmdiff import CheckpointError, DATConfig, HMDiff, HMDiffConfig, load_hmdiff
 from models.hmdiff.denoiser import DenoiserConfig
 from models.hmdiff.state import StateLayout, spatial_token_order
 from models.training_data import SyntheticBatches
@@ -105,11 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--iterations", type=int, help="override the preset's iterations")
     parser.add_argument("--batch", type=int, help="override the preset's batch size")
+    parser.add_argument("--lr", type=float, help="override the preset's peak learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--val-every", type=int, default=1000)
     parser.add_argument("--val-size", type=int, default=256)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--init", help="fine-tune: start from this checkpoint's weights and layout "
+                                       "(e.g. models/weights/hmdiff_anny.pt) with a fresh optimiser and schedule")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--max-minutes", type=float, default=0, help="stop (and checkpoint) after this long")
     args = parser.parse_args(argv)
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     preset = copy.copy(PRESETS[args.preset])
     preset.iterations = args.iterations or preset.iterations
     preset.batch = args.batch or preset.batch
+    preset.lr = args.lr or preset.lr
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -128,7 +132,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    model = build_model(data, preset).to(args.device)
+    if args.init:
+        try:
+            model = load_hmdiff(args.init).train()
+        except CheckpointError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if model.layout.num_coarse != data.num_coarse or model.layout.num_joints != data.num_joints:
+            print(f"error: {args.init} does not fit the dataset's state size", file=sys.stderr)
+            return 2
+        model = model.to(args.device)
+    else:
+        model = build_model(data, preset).to(args.device)
     data.layout = model.layout
     ema = copy.deepcopy(model.net).eval()
     opt = torch.optim.AdamW(model.net.parameters(), lr=preset.lr, weight_decay=0.01)

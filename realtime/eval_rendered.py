@@ -39,7 +39,7 @@ class SequenceRun:
 
 
 def run_sequence(images: list[Path], focal: float, model, warm: bool, cold_steps: int, warm_steps: int,
-                 num_vertices: int) -> SequenceRun:
+                 num_vertices: int, hypotheses: int = 1) -> SequenceRun:
     """Run one sequence's frames (in order) through the live pipeline, frame-exact."""
     from models.landmarks import PoseDetector
 
@@ -59,7 +59,8 @@ def run_sequence(images: list[Path], focal: float, model, warm: bool, cold_steps
         detector = PoseDetector(static_image_mode=False)
         try:
             stages = [("detect", DetectStage(detector)), ("prior", PriorStage(Intrinsics(focal_px=focal))),
-                      ("diffusion", RecoverStage(model, steps=cold_steps, warm_steps=warm_steps, warm_start=warm))]
+                      ("diffusion", RecoverStage(model, steps=cold_steps, warm_steps=warm_steps, warm_start=warm,
+                                                     hypotheses=hypotheses))]
             Pipeline(ImageFolderSource(folder).open(), stages, sink).run()
         finally:
             detector.close()
@@ -67,8 +68,10 @@ def run_sequence(images: list[Path], focal: float, model, warm: bool, cold_steps
 
 
 def evaluate(data_dir: str | Path, model, cold_steps: int = 10, warm_steps: int = 2,
-             limit: int | None = None) -> dict[str, dict[str, float]]:
-    """Warm and cold runs of every sequence (up to ``limit``); scores over frames with a person."""
+             limit: int | None = None, hypotheses: int = 1) -> dict[str, dict[str, float]]:
+    """Warm and cold runs of every sequence (up to ``limit``); scores over frames with a person.
+
+    With ``hypotheses`` > 1 each frame's mesh is the mean of that many samples."""
     data = load_dataset(data_dir, keys=["joints_h36m17", "focal", "image_paths"])
     body = load_body_model("anny")
     h36m = regressor(body, "h36m17")
@@ -79,7 +82,7 @@ def evaluate(data_dir: str | Path, model, cold_steps: int = 10, warm_steps: int 
         for s in sequences:
             images = [Path(p) for p in data["image_paths"][s]]
             run = run_sequence(images, float(data["focal"][s][0]), model, warm, cold_steps, warm_steps,
-                               body.num_vertices)
+                               body.num_vertices, hypotheses)
             pred.append(torch.as_tensor(run.vertices[run.found]))
             gt.append(torch.as_tensor(data["joints_h36m17"][s][run.found]))
             steps.append(run.steps[run.found][1:])  # after each sequence's first (cold) frame
@@ -105,13 +108,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--cold-steps", type=int, default=10)
     parser.add_argument("--warm-steps", type=int, default=2)
+    parser.add_argument("--hypotheses", type=int, default=1, help="samples averaged per frame (1)")
     parser.add_argument("--limit", type=int, help="first N sequences only")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     model = load_hmdiff(args.weights)
     model.use_backend(args.backend)
-    results = evaluate(args.data, model, args.cold_steps, args.warm_steps, args.limit)
-    print(f"warm start from step {model.config.warm_step}: {args.warm_steps} steps; cold: {args.cold_steps} steps")
+    results = evaluate(args.data, model, args.cold_steps, args.warm_steps, args.limit, args.hypotheses)
+    print(f"warm start from step {model.config.warm_step}: {args.warm_steps} steps; cold: {args.cold_steps} steps; "
+          f"{args.hypotheses} hypotheses a frame")
     print("| start | PA-MPJPE H36M mm | MPJPE H36M mm | DDIM steps per frame (after the first) | frames with a person |")
     print("|---|---|---|---|---|")
     for mode, r in results.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from models import evaluate, train
 from models.hmdiff import load_hmdiff
@@ -33,6 +34,26 @@ def test_train_writes_a_loadable_checkpoint_and_resumes(tiny_sets, tmp_path):
     assert json.loads((out / "history.json").read_text())[-1]["step"] == 8
 
 
+def test_train_fine_tunes_from_a_checkpoint(tiny_sets, tmp_path, capsys):
+    base = ["--data", str(tiny_sets / "train"), "--preset", "tiny", "--val-every", "2", "--val-size", "32"]
+    assert train.main(base + ["--out", str(tmp_path / "a"), "--iterations", "2"]) == 0
+    first = load_hmdiff(tmp_path / "a" / "model.pt")
+    assert train.main(base + ["--out", str(tmp_path / "b"), "--iterations", "2", "--lr", "1e-4",
+                              "--init", str(tmp_path / "a" / "model.pt")]) == 0
+    tuned = load_hmdiff(tmp_path / "b" / "model.pt")
+    assert tuned.config.to_dict() == first.config.to_dict()
+    assert tuned.extra["preset"]["lr"] == 1e-4
+    changed = [not torch.equal(a, b) for a, b in zip(first.net.state_dict().values(), tuned.net.state_dict().values())]
+    assert any(changed)
+    # A broken starting checkpoint is refused in one line.
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"junk")
+    capsys.readouterr()
+    assert train.main(base + ["--out", str(tmp_path / "c"), "--init", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1
+
+
 def test_train_rejects_a_missing_dataset(tmp_path, capsys):
     assert train.main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--preset", "tiny"]) == 2
     assert "error:" in capsys.readouterr().err
@@ -49,6 +70,8 @@ def test_evaluate_prints_and_writes_the_ablation(tiny_sets, tmp_path, capsys):
     names = list(data)
     assert names[0].startswith("regression") and any("no DAT" in n for n in names)
     assert any("no activation" in n for n in names) and sum("steps" in n for n in names) >= 5
+    assert any("hypotheses" in n for n in names) and any("oracle" in n for n in names)
+    assert all(data[n]["all"]["n"] == 24 for n in names)
     row = data[names[2]]
     assert row["easy"]["n"] + row["occluded"]["n"] == row["all"]["n"] == 24
     assert all(row["all"][k] > 0 for k in ("pa_mpjpe_h36m", "mpjpe_h36m", "pa_mpjpe_lsp", "mpve"))
@@ -85,8 +108,9 @@ def test_real_frames_through_mediapipe_with_and_without_the_3d_prior(shared_dir,
     result = tmp_path / "eval.json"
     assert evaluate.main(["--real", str(tmp_path / "h36m"), "--ablation", "--json", str(result)]) == 0
     rows = json.loads(result.read_text())["real"][str(tmp_path / "h36m")]
-    no_dat, only_2d, full = rows.values()
-    assert "no DAT" in list(rows)[0] and "2D heatmaps only" in list(rows)[1]
+    no_dat, only_2d, full, mean = rows.values()
+    assert "no DAT" in list(rows)[0] and "2D heatmaps only" in list(rows)[1] and "hypotheses" in list(rows)[3]
+    assert 0 < mean["pa_mpjpe_limb12"] and len(mean["per_frame_limb12"]) == 4
     assert full["no_person"] == 0 and len(full["per_frame_limb12"]) == 4
     assert 0 < full["pa_mpjpe_limb12"] < no_dat["pa_mpjpe_limb12"]
     assert 60 < full["mediapipe_world_pa_mpjpe_limb12"] < 120  # about 91 mm (../shared/README.md)
