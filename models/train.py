@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics = {"step": step + 1, "loss": loss.item(), "minutes": (time.time() - t0) / 60, **validate(model, val_batches)}
             history.append(metrics)
             tqdm.write(json.dumps(metrics))
-            model.save(out / "model.pt", extra={"history": history, "preset": preset.__dict__, "data": str(args.data)})
+            model.save(out / "model.pt", extra={"history": history, "preset": preset.__dict__, "data": str(args.data),
+                                                  "init": args.init})
             model.net.load_state_dict(live)
             torch.save({"net": live, "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step + 1,
                         "generator": gen.get_state(), "data": data.get_state(), "history": history}, out / "last.pt")
