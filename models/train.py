@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {args.init} does not fit the dataset's state size", file=sys.stderr)
             return 2
         model = model.to(args.device)
+        net = model.config.denoiser  # the network is the checkpoint's, whatever the preset says
+        preset.dim, preset.depth, preset.heads, preset.group_size = net.dim, net.depth, net.heads, net.group_size
     else:
         model = build_model(data, preset).to(args.device)
     data.layout = model.layout

@@ -10,7 +10,9 @@ over a key colour and composited over a background.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import cv2
@@ -31,7 +33,9 @@ def ensure_runtime_dir() -> None:
     EGL offscreen fallback works: the line reads like a failure of ours.
     """
     if not os.environ.get("XDG_RUNTIME_DIR"):
-        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="hmdiff-xdg-")  # mode 0700
+        path = tempfile.mkdtemp(prefix="hmdiff-xdg-")  # mode 0700, as a session's runtime dir
+        atexit.register(shutil.rmtree, path, True)
+        os.environ["XDG_RUNTIME_DIR"] = path
 
 
 class Renderer:
