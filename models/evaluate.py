@@ -98,11 +98,12 @@ def synthetic_section(model: HMDiff, judge: Judge, path: str, variants: list[Var
     t = arrays.__getitem__
     occluded = torch.as_tensor(np.asarray(data["occluded"], bool))
     scores: dict[str, list] = {v.name: [] for v in variants}
+    oracle = any(v.clean_keypoints for v in variants)
     for i in range(0, n, batch):  # ground truth once per batch, every variant on it
         sl = slice(i, min(n, i + batch))
         camera = (t("focal")[sl], t("principal")[sl], t("image_size")[sl])
         prior = build_prior(t("keypoints_corrupt")[sl], t("confidence")[sl], *camera)
-        clean = build_prior(t("keypoints_2d")[sl], torch.ones_like(t("confidence")[sl]), *camera)
+        clean = build_prior(t("keypoints_2d")[sl], torch.ones_like(t("confidence")[sl]), *camera) if oracle else None
         with torch.no_grad():
             gt = judge.body(t("pose")[sl], t("shape")[sl], t("global_orient")[sl], t("transl")[sl]).vertices
         for variant in variants:

@@ -141,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         if model.layout.num_coarse != data.num_coarse or model.layout.num_joints != data.num_joints:
             print(f"error: {args.init} does not fit the dataset's state size", file=sys.stderr)
             return 2
-        model = model.to(args.device)
         net = model.config.denoiser  # the network is the checkpoint's, whatever the preset says
         preset.dim, preset.depth, preset.heads, preset.group_size = net.dim, net.depth, net.heads, net.group_size
     else:
-        model = build_model(data, preset).to(args.device)
+        model = build_model(data, preset)
+    model = model.to(args.device)
     data.layout = model.layout
     ema = copy.deepcopy(model.net).eval()
     opt = torch.optim.AdamW(model.net.parameters(), lr=preset.lr, weight_decay=0.01)

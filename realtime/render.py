@@ -1,13 +1,12 @@
 """The render stage: overlay + HUD, the Open3D mesh window, the OpenCV overlay window, outputs."""
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections import deque
 
 import numpy as np
 
+from realtime.display import display_problem
 from realtime.outputs import Outputs
 from realtime.overlay import draw_overlay, spread_colours
 from realtime.record import FrameRecord, MeshResult
@@ -19,16 +18,6 @@ QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q, Q, Esc
 
 class RenderError(RuntimeError):
     """A window could not be opened; the message is one line for the user."""
-
-
-def display_problem() -> str | None:
-    """Why no window can be opened here (None if a display seems available).
-
-    Checked up front because OpenCV's Qt backend aborts the process without a display.
-    """
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return "no display found (DISPLAY is not set): run with --no-display for a headless run"
-    return None
 
 
 class MeshViewer:

@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-if [ $# -eq 0 ] && [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+no_display() {  # run_live.py's own check, from a module light enough to import first
+  .venv/bin/python -c "import sys; from realtime.display import display_problem; sys.exit(not display_problem())"
+}
+if [ $# -eq 0 ] && no_display; then
   mkdir -p out
   echo "[demo] no display: running headless for 300 frames; outputs go to out/demo.mp4, out/demo.glb, out/demo.npz"
   exec .venv/bin/python run_live.py --no-display --max-frames 300 \
