@@ -6,8 +6,11 @@ import torch
 
 from models.body.coarse import load_coarse_mesh
 from models.body.joints import (
-    COCO17, H36M17, LSP14, MEDIAPIPE_TO_COCO17, mediapipe_to_coco17, mediapipe_to_h36m17,
-    mediapipe_to_lsp14, regressor,
+    ANNY_H36M, COCO17, H36M17, LSP14, MEDIAPIPE_H36M, MEDIAPIPE_H36M_ANATOMICAL, MEDIAPIPE_TO_COCO17,
+    mediapipe_to_coco17, mediapipe_to_h36m17, mediapipe_to_lsp14, regressor,
+)
+from models.body.segments import (
+    H36M_SUBJECT_MEDIANS, H36M_SUBJECTS, apply_offsets, definition_floor, segment_ratios, subject_medians,
 )
 from models.body.linear_fit import random_anny_bodies
 
@@ -119,7 +122,7 @@ def test_regressed_joints_land_where_expected(anny_body):
     h36m = dict(zip(H36M17, regressor(anny_body, "h36m17") @ vertices))
     assert torch.allclose(h36m["pelvis"], (h36m["l_hip"] + h36m["r_hip"]) / 2, atol=1e-5)
     assert torch.allclose(h36m["spine"], (h36m["pelvis"] + h36m["thorax"]) / 2, atol=1e-5)
-    assert h36m["pelvis"].norm() < 0.03  # the hips straddle the root
+    assert 0.03 < -h36m["pelvis"][1] < 0.1 and h36m["pelvis"][[0, 2]].norm() < 0.03  # raised on the pelvis
     heights = [h36m[n][1] for n in ("pelvis", "spine", "thorax", "neck_nose", "head")]
     assert all(a > b for a, b in zip(heights, heights[1:]))  # rising up the body
     assert h36m["l_hip"][0] > 0.05 > -0.05 > h36m["r_hip"][0]
@@ -131,9 +134,49 @@ def test_regressed_joints_land_where_expected(anny_body):
 def test_h36m_tracks_anny_bones_on_held_out_poses(anny_body):
     out = next(random_anny_bodies(anny_body, 32, TEST_SEED + 1, batch=32))
     joints = regressor(anny_body, "h36m17") @ out.vertices
-    for joint, bone in (("l_knee", "lowerleg01.L"), ("r_elbow", "lowerarm01.R"), ("thorax", "neck01")):
-        error = (joints[:, H36M17.index(joint)] - _joint(anny_body, out, bone)).norm(dim=-1)
+    spine, neck = _joint(anny_body, out, "spine01"), _joint(anny_body, out, "neck01")
+    expected = {"l_knee": _joint(anny_body, out, "lowerleg01.L"), "r_elbow": _joint(anny_body, out, "lowerarm01.R"),
+                "thorax": spine + ANNY_H36M.thorax * (neck - spine)}
+    for joint, target in expected.items():
+        error = (joints[:, H36M17.index(joint)] - target).norm(dim=-1)
         assert error.mean() < 0.006 and error.max() < 0.03  # measured ~2 mm mean
+
+
+def test_h36m_segment_ratios_fall_in_the_subjects_range(anny_body):
+    """anny's Human3.6M-17 joints, rest pose, median over 200 sampled shapes, against each subject's
+    median ratio (the old regressor gave shoulder width 0.430, pelvis-thorax 0.682, thorax-head
+    0.242, thigh/shin 0.877: all outside)."""
+    import numpy as np
+
+    from models.synth.shapes import sample_shapes
+
+    shapes = torch.as_tensor(sample_shapes(200, np.random.default_rng(0)))
+    with torch.no_grad():
+        joints = (regressor(anny_body, "h36m17") @ anny_body(shape=shapes).vertices).double().numpy()
+    ratios = segment_ratios(joints)
+    for key, subjects in H36M_SUBJECT_MEDIANS.items():
+        median = float(np.median(ratios[key]))
+        assert min(subjects) <= median <= max(subjects), (key, median, subjects)
+
+
+def test_subject_medians_are_those_of_h36m_lift(shared_dir):
+    import numpy as np
+
+    data = np.load(shared_dir / "data" / "real" / "h36m_lift" / "gt.npz")
+    measured = subject_medians(data["S"], data["subject"])
+    for key, subjects in H36M_SUBJECT_MEDIANS.items():
+        assert np.allclose([measured[key][s] for s in H36M_SUBJECTS], subjects, atol=6e-4), key
+
+
+def test_definition_floor(shared_dir):
+    """Offsets of the old anny definition cost ~48 mm on Human3.6M's own poses; none cost nothing."""
+    import numpy as np
+
+    poses = np.load(shared_dir / "data" / "real" / "h36m_lift" / "gt.npz")["S"][::20]
+    assert np.allclose(apply_offsets(poses, {}), poses)
+    old = {"hip_width": -0.024, "thigh_shin": -0.147, "pelvis_thorax": 0.140, "shoulder_width": 0.139, "thorax_head": 0.045}
+    assert 40 < definition_floor(poses, old)["limb12"] < 55
+    assert definition_floor(poses, {"shoulder_width": 0.01})["limb12"] < 3
 
 
 def test_mediapipe_mappings():
@@ -143,7 +186,11 @@ def test_mediapipe_mappings():
     assert MEDIAPIPE_TO_COCO17[COCO17.index("left_ankle")] == 27
     h36m, lsp = mediapipe_to_h36m17(landmarks), mediapipe_to_lsp14(landmarks)
     assert h36m.shape == (2, 5, 17, 4) and lsp.shape == (2, 5, 14, 4)
-    assert torch.allclose(h36m[..., 0, :], (landmarks[..., 23, :] + landmarks[..., 24, :]) / 2)
+    hips, shoulders = landmarks[..., [23, 24], :].mean(-2), landmarks[..., [11, 12], :].mean(-2)
+    assert torch.allclose(h36m[..., 0, :], hips + MEDIAPIPE_H36M.hip_up * (shoulders - hips), atol=1e-5)
+    anatomical = mediapipe_to_h36m17(landmarks, MEDIAPIPE_H36M_ANATOMICAL)
+    assert torch.allclose(anatomical[..., 0, :], hips, atol=1e-6)
+    assert torch.allclose(anatomical[..., H36M17.index("thorax"), :], shoulders, atol=1e-6)
     assert torch.allclose(lsp[..., LSP14.index("r_ankle"), :], landmarks[..., 28, :])
     constant = torch.ones(33, 3) * torch.tensor([1.0, 2.0, 3.0])  # rows sum to one
     assert torch.allclose(mediapipe_to_h36m17(constant), torch.tensor([1.0, 2.0, 3.0]).expand(17, 3))
