@@ -17,7 +17,8 @@ normalised to sum to 1 over the crop, with width (heatmap pixels, for S = 64; sc
 
 i.e. 1.5 px (2.3 % of the crop) for a sure joint and up to 5.5 px for a doubtful one. A joint's
 weight is its confidence, and 0 (with an all-zero heatmap) when it is missed (confidence 0) or
-its keypoint falls outside the crop.
+its keypoint falls outside the crop. A joint with confidence 0 is unseen: its coordinates (2D and
+3D, NaN included) are replaced by zeros before anything reads them, so they cannot change the result.
 """
 from __future__ import annotations
 
@@ -133,18 +134,23 @@ def crop_box(keypoints: torch.Tensor, confidence: torch.Tensor, image_size: torc
 
 def build_prior(keypoints: torch.Tensor, confidence: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor,
                 image_size: torch.Tensor, heatmap_size: int = 64, margin: float = CROP_MARGIN,
-                world: torch.Tensor | None = None) -> Prior:
+                world: torch.Tensor | None = None, world_confidence: torch.Tensor | None = None) -> Prior:
     """The prior for keypoints (B, J, 2) px with confidences (B, J) and the camera (see module doc).
 
     ``world`` (B, J, 3): an optional 3D prior of the same joints (metres, root-centred), weighted
-    by the same confidences.
+    by the same confidences, or by ``world_confidence`` (B, J) where given (0 for a sample: no 3D
+    prior for it; never above the 2D confidence, so an unseen joint stays unseen).
     """
-    keypoints, confidence = keypoints.float(), confidence.float().clamp(0, 1)
+    confidence = torch.nan_to_num(confidence.float(), nan=0.0).clamp(0, 1)
+    # Unseen joints are unseen: a confidence-0 joint's coordinates (and its 3D prior) are not read.
+    seen = confidence[..., None] > 0
+    keypoints = torch.where(seen, keypoints.float(), 0.0)
+    world = None if world is None else torch.where(seen, world.float(), 0.0)
     focal, principal, image_size = focal.float(), principal.float(), image_size.float()
     centre, side = crop_box(keypoints, confidence, image_size, margin)
     s = heatmap_size
     kp_hm = (keypoints - (centre - side[:, None] / 2)[:, None]) / side[:, None, None] * s
-    kp_norm = (keypoints - centre[:, None]) / (side[:, None, None] / 2)
+    kp_norm = torch.where(seen, (keypoints - centre[:, None]) / (side[:, None, None] / 2), 0.0)
     inside = (kp_norm.abs() <= 1).all(-1)
     weights = torch.where(inside, confidence, 0.0)
     sigma = (SIGMA_A + SIGMA_B * (1 - confidence)) * (s / 64)
@@ -155,4 +161,5 @@ def build_prior(keypoints: torch.Tensor, confidence: torch.Tensor, focal: torch.
                  keypoints_norm=kp_norm, sigma=sigma, heatmap_x=g[..., 0, :],
                  heatmap_y=g[..., 1, :] * (weights > 0)[..., None], crop_center=centre, crop_side=side,
                  focal=focal, principal=principal, image_size=image_size,
-                 world=None if world is None else world.float(), world_weights=None if world is None else confidence)
+                 world=world, world_weights=None if world is None else
+                 confidence if world_confidence is None else torch.minimum(world_confidence.float(), confidence))

@@ -1,7 +1,8 @@
 """Batches for training and evaluation: synthetic samples → (clean state h_0, prior from corrupted 2D).
 
-Each batch draws fresh detector-like corruption of the clean 2D keypoints and builds the heatmap
-prior exactly as the live pipeline does (``models.prior.build_prior``).
+Each batch draws fresh detector-like corruption of the clean 2D keypoints and a MediaPipe-like 3D
+estimate (``simulate_world``, absent for some samples), and builds the prior exactly as the live
+pipeline does (``models.prior.build_prior``).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from models.prior import Prior, build_prior
-from models.synth.corruption import corrupt
+from models.synth.corruption import corrupt, simulate_world
 from models.synth.dataset import load_dataset
 
 
@@ -73,8 +74,9 @@ class SyntheticBatches:
         """The samples at ``index`` with freshly drawn corruption (or a seeded one)."""
         gen = generator or self.generator
         noisy = corrupt(self.keypoints[index], self.joints[index], self.focal[index], self.image_size[index], gen)
+        world, keep = simulate_world(self.joints[index], gen)
         prior = build_prior(noisy.keypoints, noisy.confidence, self.focal[index], self.principal[index],
-                            self.image_size[index])
+                            self.image_size[index], world=world, world_confidence=keep)
         coarse, joints, transl = self.coarse[index], self.joints[index], self.transl[index]
         layout = layout or self.layout
         h0 = layout.pack(coarse - transl[:, None], joints - transl[:, None]) if layout is not None else None

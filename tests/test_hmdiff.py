@@ -266,3 +266,36 @@ def test_metrics_procrustes_and_root_alignment():
     assert float(pa_mpjpe(pred, gt).max()) < 0.1
     assert float(mpjpe(gt + 2.0, gt).max()) < 1e-3  # translation removed by the root
     assert abs(float(mpjpe(gt + torch.tensor([0.01, 0, 0]) * (torch.arange(17) == 3)[None, :, None], gt, 0).mean()) - 10 / 17) < 1e-3
+
+
+@pytest.mark.parametrize("fill", ["nose", "zeros", "far", "nan"])
+def test_unseen_joints_do_not_change_the_result(fill):
+    """Joints with confidence 0 (eyes and ears here, as a lifting source gives them) change nothing,
+    whatever their 2D and 3D coordinates: condition, heatmaps, crop, translation and DAT."""
+    joints, transl, kp, focal, principal = camera_scene(batch=2, seed=3)
+    conf = torch.full((2, NUM_JOINTS), 0.9)
+    unseen = [1, 2, 3, 4]
+    conf[:, unseen] = 0.0
+    world = joints - joints[:, [11, 12]].mean(1, keepdim=True)
+    size = torch.tensor([[640.0, 480.0]] * 2)
+    config = small_config()
+    config.denoiser.world_condition = True
+    torch.manual_seed(0)
+    model = HMDiff(config).eval()
+    torch.nn.init.normal_(model.net.world_in.weight, std=0.2)  # a trained-like, non-zero 3D input
+
+    def run(kp_unseen: torch.Tensor, world_unseen: torch.Tensor) -> torch.Tensor:
+        k, w = kp.clone(), world.clone()
+        k[:, unseen], w[:, unseen] = kp_unseen, world_unseen
+        prior = build_prior(k, conf, focal, principal, size, world=w)
+        return model.recover(prior, steps=3, generator=torch.Generator().manual_seed(1)).vertices
+
+    reference = run(kp[:, [0]].expand(-1, 4, -1), world[:, [0]].expand(-1, 4, -1))
+    other = {"nose": (kp[:, [0]].expand(-1, 4, -1), world[:, [0]].expand(-1, 4, -1)),
+             "zeros": (torch.zeros(2, 4, 2), torch.zeros(2, 4, 3)),
+             "far": (torch.full((2, 4, 2), 5000.0), torch.full((2, 4, 3), -30.0)),
+             "nan": (torch.full((2, 4, 2), float("nan")), torch.full((2, 4, 3), float("nan")))}[fill]
+    assert torch.equal(run(*other), reference)
+    # ... while a seen joint's coordinates do matter (the test can fail).
+    conf[:, unseen] = 0.5
+    assert not torch.allclose(run(torch.zeros(2, 4, 2), torch.zeros(2, 4, 3)), reference, atol=1e-4)

@@ -5,6 +5,11 @@ a learned identity embedding). Each block: self-attention among mesh tokens → 
 the condition tokens (one per prior joint: keypoint, confidence and a pooled heatmap, plus one for
 the crop's place in the camera) → MLP. The diffusion step enters through adaptive layer norm.
 The network predicts the clean state h_0 (the DDIM jump target) directly.
+
+With ``world_condition`` each joint token also gets the detector's 3D estimate of that joint
+(MediaPipe's world landmarks: hip-centred metres, camera-like axes) and a flag saying whether it
+is there: sources without one, and unseen joints, give zeros and a 0 flag. The layer starts at
+zero, so a network fine-tuned from one without it begins with the same outputs.
 """
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+WORLD_SCALE = 0.35  # metres per unit of the 3D prior's input (about the state's data_scale)
 
 
 @dataclass
@@ -26,6 +34,7 @@ class DenoiserConfig:
     heads: int = 4
     mlp_ratio: float = 2.0
     heatmap_pool: int = 8  # heatmaps are average-pooled to pool×pool before embedding
+    world_condition: bool = False  # the joint tokens also carry a 3D prior (the detector's world joints)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,18 +105,31 @@ class Denoiser(nn.Module):
         self.joint_in = nn.Linear(3 + c.heatmap_pool**2, c.dim)
         self.joint_id = nn.Parameter(torch.randn(1, c.num_cond_joints, c.dim) * 0.02)
         self.bbox_in = nn.Linear(3, c.dim)
+        if c.world_condition:
+            self.world_in = nn.Linear(4, c.dim)
+            nn.init.zeros_(self.world_in.weight)
+            nn.init.zeros_(self.world_in.bias)
         self.blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.norm_out = nn.LayerNorm(c.dim)
         self.embed_out = nn.Linear(c.dim, 3 * c.group_size)
 
     def encode_condition(
-        self, keypoints: torch.Tensor, confidence: torch.Tensor, heatmaps: torch.Tensor, bbox: torch.Tensor
+        self, keypoints: torch.Tensor, confidence: torch.Tensor, heatmaps: torch.Tensor, bbox: torch.Tensor,
+        world: torch.Tensor | None = None, world_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Condition tokens (B, J+1, dim) from the prior; computed once per frame, reused per step."""
+        """Condition tokens (B, J+1, dim) from the prior; computed once per frame, reused per step.
+
+        ``world`` (B, J, 3) metres and ``world_weights`` (B, J): the optional 3D prior (ignored
+        without ``world_condition``); a joint with weight 0 carries no 3D information.
+        """
         pool = self.config.heatmap_pool
         pooled = F.adaptive_avg_pool2d(heatmaps.float(), pool).flatten(2) * float(pool * pool)
         joints = torch.cat([keypoints, confidence[..., None], pooled], dim=-1)
         tokens = self.joint_in(joints) + self.joint_id
+        if self.config.world_condition:
+            present = torch.zeros_like(confidence) if world is None else (world_weights > 0).float()
+            points = torch.zeros_like(pooled[..., :3]) if world is None else world.float() * present[..., None]
+            tokens = tokens + self.world_in(torch.cat([points / WORLD_SCALE, present[..., None]], dim=-1))
         return torch.cat([tokens, self.bbox_in(bbox)[:, None]], dim=1)
 
     def forward(self, h: torch.Tensor, k: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

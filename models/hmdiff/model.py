@@ -91,7 +91,7 @@ class HMDiff(nn.Module):
     def condition(self, prior) -> torch.Tensor:
         """Condition tokens from a prior (see models/prior.py)."""
         return self.net.encode_condition(
-            prior.keypoints_norm, prior.confidence, prior.heatmaps, prior.bbox_info()
+            prior.keypoints_norm, prior.confidence, prior.heatmaps, prior.bbox_info(), prior.world, prior.world_weights
         )
 
     @torch.no_grad()
@@ -150,11 +150,17 @@ def load_hmdiff(path: str | Path | None = None, device: str | torch.device = "cp
         raise CheckpointError(f"{path} is not a readable HMDiff checkpoint ({type(err).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an HMDiff checkpoint of format {CHECKPOINT_FORMAT}")
+    from models.hmdiff.checks import config_problem, one_line, tensors_problem
+
     try:
-        model = HMDiff(HMDiffConfig.from_dict(payload["config"]))
-        model.net.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise CheckpointError(f"{path} does not match this version of the model ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:200]})") from None
+        config = HMDiffConfig.from_dict(payload["config"])
+        problem = config_problem(config) or tensors_problem(payload["state_dict"])
+        if problem is None:
+            model = HMDiff(config)
+            model.net.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+        raise CheckpointError(f"{path} does not match this version of the model ({one_line(err)})") from None
+    if problem is not None:
+        raise CheckpointError(f"{path} is not a usable HMDiff checkpoint: {problem}")
     model.extra = payload.get("extra", {})
     return model.to(device).eval()

@@ -29,8 +29,10 @@ views, nearly all side views).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import roma
 import torch
 
 # COCO OKS sigmas (Lin et al. 2014), per keypoint in COCO-17 order.
@@ -190,3 +192,37 @@ def corrupt(keypoints: torch.Tensor, joints: torch.Tensor, focal: torch.Tensor, 
     return Corrupted(keypoints=noisy, confidence=conf, occluded=count >= cfg.occluded_min_joints,
                      self_occluded=self_occ, box_occluded=box_occ, missed=missed, truncated=truncated,
                      swapped=swapped)
+
+
+@dataclass
+class WorldNoiseConfig:
+    """A MediaPipe-like 3D estimate of the joints (its world landmarks), from the ground truth."""
+
+    keep_prob: float = 0.7  # the rest of the samples get no 3D prior (sources without one)
+    rotation_sd_deg: float = 8.0  # its global orientation is off by a small rotation
+    scale_sd: float = 0.07  # and its size by a few per cent
+    sigma_xy_m: float = 0.035  # per-joint error across the view
+    sigma_z_m: float = 0.07  # and in depth, where a monocular estimate is weakest
+    hips: tuple[int, int] = (11, 12)  # COCO-17 hips: the estimate is centred between them
+
+
+def simulate_world(joints: torch.Tensor, generator: torch.Generator,
+                   cfg: WorldNoiseConfig | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A noisy hip-centred 3D prior (B, J, 3) of camera-frame joints (B, J, 3) and its per-joint
+    weight (B, J): 1, or 0 for the whole sample (``1 - keep_prob`` of samples: no 3D prior).
+
+    The real detector's mistakes come from the cache of MediaPipe on renders (fine-tuning stage);
+    this is the cheap stand-in every synthetic batch can have.
+    """
+    cfg = cfg or WorldNoiseConfig()
+    g, dev = generator, joints.device
+    bsz, num = joints.shape[:2]
+    centred = joints - joints[:, list(cfg.hips)].mean(1, keepdim=True)
+    axis = torch.randn(bsz, 3, generator=g, device=dev)
+    angle = torch.randn(bsz, 1, generator=g, device=dev) * math.radians(cfg.rotation_sd_deg)
+    rotation = roma.rotvec_to_rotmat(axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9) * angle)
+    scale = 1 + cfg.scale_sd * torch.randn(bsz, 1, 1, generator=g, device=dev)
+    sigma = torch.tensor([cfg.sigma_xy_m, cfg.sigma_xy_m, cfg.sigma_z_m], device=dev)
+    world = scale * centred @ rotation.transpose(1, 2) + sigma * torch.randn(bsz, num, 3, generator=g, device=dev)
+    keep = (torch.rand(bsz, 1, generator=g, device=dev) < cfg.keep_prob).float().expand(bsz, num)
+    return world * keep[..., None], keep
