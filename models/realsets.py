@@ -11,13 +11,14 @@ frames: ``test_h36m_body3d.npz`` + ``cameras.pkl``) into it.
 from __future__ import annotations
 
 import argparse
-import pickle
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from models.safe_pickle import load_npz, load_pickle
 
 
 @dataclass
@@ -52,9 +53,8 @@ def load_real_set(root: str | Path) -> RealSet:
 def convert_h36m(src: str | Path, out: str | Path) -> RealSet:
     """Convert mmpose's Human3.6M test frames (camera-frame S, cameras.pkl) to the generic format."""
     src, out = Path(src), Path(out)
-    data = np.load(src / "test_h36m_body3d.npz", allow_pickle=True)
-    with open(src / "cameras.pkl", "rb") as fh:
-        cameras = pickle.load(fh)
+    data = load_npz(src / "test_h36m_body3d.npz")  # neither file may run code: arrays only
+    cameras = load_pickle(src / "cameras.pkl")
     names, focal, principal = [], [], []
     for name in data["imgname"]:
         name = str(name)

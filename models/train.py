@@ -152,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     start, history = 0, []
     if args.resume and (out / "last.pt").is_file():
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        try:  # tensors and plain data only: a last.pt that names anything else is refused unrun
+            state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - one line, never a traceback
+            print(f"error: cannot resume from {out / 'last.pt'}: {type(err).__name__}: "
+                  f"{' '.join(str(err).split())[:300]}", file=sys.stderr)
+            return 2
         model.net.load_state_dict(state["net"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])

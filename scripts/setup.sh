@@ -2,7 +2,8 @@
 # Set up everything the product needs on a fresh Debian/Ubuntu machine (idempotent).
 # - Debian packages that Open3D needs (installed when run as root, else listed).
 # - A virtualenv in .venv with torch 2.13.0 (CPU) installed FIRST, then the pinned set.
-# - anny's model cache (~800 MB, ~80 s once) inside .cache/ of this repo.
+# - anny's model cache (~800 MB, ~80 s once) in .cache/anny of this repo, or $ANNY_CACHE_DIR;
+#   its marker $ANNY_CACHE_DIR/.built is written only when the build succeeded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +34,17 @@ fi
 
 export ANNY_CACHE_DIR=${ANNY_CACHE_DIR:-$PWD/.cache/anny}
 export WARP_CACHE_PATH=${WARP_CACHE_PATH:-$PWD/.cache/warp}
-if [ ! -f .cache/anny/.built ]; then
+if [ ! -f "$ANNY_CACHE_DIR/.built" ]; then
   echo "[setup] building anny's model cache in $ANNY_CACHE_DIR (once, about 80 s)"
-  .venv/bin/python -c "from models.body import load_body_model; load_body_model('anny')" 2>&1 | grep -v -i warp || true
-  touch .cache/anny/.built
+  mkdir -p "$ANNY_CACHE_DIR"
+  log=$(mktemp)
+  status=0
+  .venv/bin/python -c "from models.body import load_body_model; load_body_model('anny')" >"$log" 2>&1 || status=$?
+  grep -v -i warp "$log" || true  # warp's banner is noise; everything else is shown
+  rm -f "$log"
+  if [ "$status" != 0 ]; then
+    echo "[setup] error: building anny's model cache in $ANNY_CACHE_DIR failed (exit $status, output above)" >&2
+    exit 1
+  fi
+  touch "$ANNY_CACHE_DIR/.built"
 fi

@@ -1,11 +1,17 @@
-"""SMPL / SMPL-X through ``smplx`` from a model file the user supplies (licence-walled)."""
+"""SMPL / SMPL-X through ``smplx`` from a model file the user supplies (licence-walled), read
+without running code from it (:func:`read_model_arrays`)."""
 from __future__ import annotations
 
+import tempfile
+import zipfile
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse
 import torch
 
 from models.body.base import SMPL_TO_CANONICAL, BodyModel, BodyModelError
+from models.safe_pickle import load_npz, load_pickle
 
 SMPL_POSE_JOINTS = [
     "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
@@ -21,6 +27,35 @@ EXPECTED_FILES = {
 }
 
 
+def read_model_arrays(path: Path) -> dict:
+    """The arrays of an SMPL / SMPL-X model file (.pkl or .npz) without running code from it.
+
+    smplx itself loads these files with ``pickle.load`` / ``np.load(allow_pickle=True)``, which
+    run whatever the file names; here only numpy / scipy.sparse arrays are allowed
+    (:mod:`models.safe_pickle`) and entries that are not arrays (names, dicts) are dropped.
+    """
+    if zipfile.is_zipfile(path):
+        data = load_npz(path)
+    else:
+        data = load_pickle(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"it holds a {type(data).__name__}, not a dictionary of arrays")
+    return {str(k): v for k, v in data.items()
+            if (isinstance(v, np.ndarray) and v.dtype != object) or scipy.sparse.issparse(v)}
+
+
+def _smplx_from_arrays(arrays: dict, num_betas: int):
+    """``smplx.SMPLX`` from checked arrays: smplx reads only a file, so they go through a plain
+    .npz of our own (no object arrays, so smplx's ``allow_pickle`` has nothing to unpickle)."""
+    import smplx
+
+    plain = {k: v.toarray() if scipy.sparse.issparse(v) else v for k, v in arrays.items()}
+    with tempfile.TemporaryDirectory(prefix="hmdiff-smplx-") as folder:
+        path = Path(folder) / "SMPLX_NEUTRAL.npz"
+        np.savez(path, **plain)
+        return smplx.SMPLX(str(path), num_betas=num_betas, ext="npz", use_pca=False)
+
+
 class SmplBody(BodyModel):
     """SMPL (23 pose joints, 10 betas) or SMPL-X (21 body joints) loaded by ``smplx``."""
 
@@ -33,12 +68,14 @@ class SmplBody(BodyModel):
         if not path.is_file():
             raise BodyModelError(f"{kind.upper()} model file not found: {path} (expected {expected})")
         import smplx
+        from smplx.utils import Struct
 
         try:  # the classes themselves: smplx.create would infer the type from the file name
+            arrays = read_model_arrays(path)
             if kind == "smpl":
-                self.body = smplx.SMPL(str(path), num_betas=num_betas)
+                self.body = smplx.SMPL(str(path), data_struct=Struct(**arrays), num_betas=num_betas)
             else:
-                self.body = smplx.SMPLX(str(path), num_betas=num_betas, ext=path.suffix[1:], use_pca=False)
+                self.body = _smplx_from_arrays(arrays, num_betas)
         except Exception as err:  # smplx raises many kinds on malformed files
             hint = " (it stores chumpy objects: convert it to plain numpy arrays first)" if "chumpy" in str(err) else ""
             raise BodyModelError(
