@@ -6,6 +6,8 @@ the full mesh, and MPVE, printed as a table and written as JSON (``--json``). Se
 2. rendered frames run end to end through MediaPipe (image → landmarks → prior → mesh);
 3. real frames in the generic format of ``models.realsets`` (e.g. Human3.6M), beside MediaPipe's own
    3D world landmarks on the 12 limb joints.
+``--lift DIR``: real poses from their exact 2D projections (``shared/data/real/h36m_lift``, evaluation
+only), a COCO-17 prior with the eyes and ears missing (confidence 0 at (0, 0)).
 ``--ablation`` adds one-shot regression, diffusion without DAT, with DAT, DAT without the activation
 strategy, DDIM steps 1/2/5/10/25, the mean of several hypotheses, and DAT on the uncorrupted 2D
 keypoints (an oracle: how much of the error the detector's noise causes) on the synthetic set,
@@ -25,7 +27,8 @@ import numpy as np
 import torch
 
 from models.body import load_body_model
-from models.body.joints import H36M17, mediapipe_to_h36m17, regressor
+from models.body.joints import (COCO17, H36M17, MEDIAPIPE_H36M_ANATOMICAL, fit_definition_map, mediapipe_to_h36m17,
+                                regressor)
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, load_hmdiff
 from models.metrics import mpjpe, pa_mpjpe, mpve
 from models.prior import build_prior
@@ -143,7 +146,7 @@ def real_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     detector = PoseDetector(static_image_mode=True)
     ours: dict[str, list] = {v.name: [] for v in variants}
     ours17: dict[str, list] = {v.name: [] for v in variants}
-    baseline, missed = [], 0
+    baseline, baseline_old, missed = [], [], 0
     for i in range(len(real.imgname)):
         image = cv2.imread(str(real.image_path(i)))
         landmarks = detector(image) if image is not None else None
@@ -156,13 +159,71 @@ def real_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
             pred = judge.h36m @ recover(model, prior, variant).vertices
             ours[variant.name].append(pa_mpjpe(pred[:, LIMB12], gt[:, LIMB12]))
             ours17[variant.name].append(pa_mpjpe(pred, gt))
-        mp = mediapipe_to_h36m17(torch.as_tensor(landmarks.world)[None])
+        world = torch.as_tensor(landmarks.world)[None]
+        mp, mp_old = mediapipe_to_h36m17(world), mediapipe_to_h36m17(world, MEDIAPIPE_H36M_ANATOMICAL)
         baseline.append(pa_mpjpe(mp[:, LIMB12], gt[:, LIMB12]))
+        baseline_old.append(pa_mpjpe(mp_old[:, LIMB12], gt[:, LIMB12]))
     detector.close()
     mean = lambda xs: round(float(torch.cat(xs).mean()), 1) if xs else float("nan")  # noqa: E731
-    common = {"mediapipe_world_pa_mpjpe_limb12": mean(baseline), "frames": len(real.imgname), "no_person": missed}
+    common = {"mediapipe_world_pa_mpjpe_limb12": mean(baseline),
+              "mediapipe_world_anatomical_mapping_pa_mpjpe_limb12": mean(baseline_old),
+              "frames": len(real.imgname), "no_person": missed}
     return {name: {"pa_mpjpe_limb12": mean(ours[name]), "pa_mpjpe_h36m17": mean(ours17[name]), **common,
                    "per_frame_limb12": [round(float(x), 1) for x in ours[name]]} for name in ours}
+
+
+# Human3.6M-17 index of each COCO-17 joint a lifting set gives (the face has none but the nose).
+LIFT_COCO_FROM_H36M = {"nose": "neck_nose", **{f"{side}_{part}": f"{side[0]}_{part}" for side in ("left", "right")
+                                              for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")}}
+
+
+def lift_prior(kp2d: np.ndarray, focal: np.ndarray, principal: np.ndarray, image_size: np.ndarray,
+               definition_map: torch.Tensor | None = None):
+    """COCO-17 prior from exact Human3.6M-17 projections (N, 17, 2): confidence 1, eyes and ears
+    missing (confidence 0 at (0, 0), the COCO convention). ``definition_map`` (17, 17): COCO-17
+    keypoints as our body defines them, from the Human3.6M-17 ones (``fit_definition_map``); without
+    it each COCO keypoint is taken as its Human3.6M namesake (which means another point)."""
+    n = len(kp2d)
+    source = kp2d if definition_map is None else np.einsum("cj,njk->nck", definition_map.numpy(), kp2d)
+    keypoints, confidence = np.zeros((n, 17, 2), np.float32), np.zeros((n, 17), np.float32)
+    for coco, h36m in LIFT_COCO_FROM_H36M.items():
+        keypoints[:, COCO17.index(coco)] = source[:, COCO17.index(coco) if definition_map is not None
+                                                  else H36M17.index(h36m)]
+        confidence[:, COCO17.index(coco)] = 1.0
+    t = lambda a: torch.as_tensor(np.asarray(a, np.float32))  # noqa: E731
+    return build_prior(t(keypoints), t(confidence), t(focal), t(principal), t(image_size))
+
+
+def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant], stride: int = 1,
+                 batch: int = 256, naive: bool = False) -> dict:
+    """Real poses from their exact 2D projections (``h36m_lift`` format): PA-MPJPE on the 12 limb
+    joints and all 17, overall and per subject; every ``stride``-th sample. The COCO-17 prior goes
+    through the definition map (``naive``: Human3.6M's joints taken as COCO's namesakes)."""
+    definition_map = None if naive else fit_definition_map(judge.body)
+    gt_file = Path(path) / "gt.npz"
+    if not gt_file.is_file():
+        raise FileNotFoundError(f"{path} is not a lifting set: {gt_file} is missing")
+    data = np.load(gt_file)
+    take = slice(None, None, stride)
+    joints, kp2d, focal, principal = data["S"][take], data["kp2d"][take], data["f"][take], data["c"][take]
+    size, subjects = data["img_wh"][take], data["subject"][take]
+    limb: dict[str, list] = {v.name: [] for v in variants}
+    full: dict[str, list] = {v.name: [] for v in variants}
+    for i in range(0, len(joints), batch):
+        sl = slice(i, i + batch)
+        prior = lift_prior(kp2d[sl], focal[sl], principal[sl], size[sl], definition_map)
+        gt = torch.as_tensor(joints[sl], dtype=torch.float32)
+        for variant in variants:
+            pred = judge.h36m @ recover(model, prior, variant).vertices
+            limb[variant.name].append(pa_mpjpe(pred[:, LIMB12], gt[:, LIMB12]))
+            full[variant.name].append(pa_mpjpe(pred, gt))
+    out = {}
+    for name in limb:
+        values, values17 = torch.cat(limb[name]), torch.cat(full[name])
+        per_subject = {s: round(float(values[torch.as_tensor(subjects == s)].mean()), 1) for s in sorted(set(subjects))}
+        out[name] = {"pa_mpjpe_limb12": round(float(values.mean()), 1), "pa_mpjpe_h36m17": round(float(values17.mean()), 1),
+                     "per_subject_limb12": per_subject, "n": int(len(values))}
+    return out
 
 
 def averaged(main: Variant, hypotheses: int = ABLATION_HYPOTHESES) -> Variant:
@@ -208,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", help="synthetic test set (python -m models.synth --split test)")
     parser.add_argument("--rendered", help="rendered test set (python -m models.synth --render)")
     parser.add_argument("--real", action="append", default=[], help="real set folder with gt.npz (repeatable)")
+    parser.add_argument("--lift", help="real poses with exact 2D projections (h36m_lift's gt.npz format)")
+    parser.add_argument("--lift-stride", type=int, default=1, help="evaluate every K-th lifting sample")
+    parser.add_argument("--lift-naive", action="store_true",
+                        help="take Human3.6M's joints as COCO's namesakes instead of mapping the definitions")
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--backend", default="auto", help="denoiser backend (models/hmdiff/backends.py)")
@@ -228,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.rendered:
             results["rendered"] = rendered_section(model, judge, args.rendered, mediapipe_variants)
             print("## Rendered frames through MediaPipe\n" + table({n: {"all": r} for n, r in results["rendered"].items()}))
+        if args.lift:
+            variants = [Variant(f"diffusion, no DAT ({args.steps} steps)", steps=args.steps, dat=False), main_variant,
+                        averaged(main_variant)] if args.ablation else [main_variant]
+            results["lift"] = lift_section(model, judge, args.lift, variants, stride=args.lift_stride,
+                                           naive=args.lift_naive)
+            print("## Real poses from exact 2D (lifting)\n" + json.dumps(results["lift"], indent=1))
         for real in args.real:
             results.setdefault("real", {})[real] = real_section(model, judge, real, mediapipe_variants)
             print(f"## Real set {real}\n" + json.dumps(results["real"][real], indent=1))

@@ -27,10 +27,30 @@ class Batch:
     index: torch.Tensor  # (B,) sample indices
 
 
+class MediaPipeDetections:
+    """MediaPipe's output cached on a rendered set (``scripts/build_mediapipe_cache.py``)."""
+
+    def __init__(self, path: str, num_samples: int) -> None:
+        with np.load(path) as data:
+            self.keypoints, self.visibility, self.world, self.found = (
+                torch.as_tensor(data[k]) for k in ("keypoints", "visibility", "world", "found"))
+        if len(self.found) != num_samples:
+            raise ValueError(f"{path} caches {len(self.found)} frames, the dataset has {num_samples}")
+
+    def replace(self, index: torch.Tensor, keypoints: torch.Tensor, confidence: torch.Tensor, world: torch.Tensor,
+                keep: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The simulated detections of ``index`` with MediaPipe's where it found the person (its 3D
+        prior dropped where the simulated one was, so that sources without one stay covered)."""
+        found = self.found[index]
+        f2, f1 = found[:, None, None], found[:, None]
+        return (torch.where(f2, self.keypoints[index], keypoints), torch.where(f1, self.visibility[index], confidence),
+                torch.where(f2, self.world[index] * (keep[..., None] > 0), world), keep)
+
+
 class SyntheticBatches:
     """Training / validation batches from a dataset written by ``python -m models.synth``."""
 
-    def __init__(self, path: str, val_size: int = 256, seed: int = 0) -> None:
+    def __init__(self, path: str, val_size: int = 256, seed: int = 0, mediapipe: str | None = None) -> None:
         self.data = load_dataset(path)
         n = len(self.data["transl"])
         if n <= val_size:
@@ -46,6 +66,7 @@ class SyntheticBatches:
         self.num_train = n - val_size
         self.generator = torch.Generator().manual_seed(seed)
         self.layout = None
+        self.detected = None if mediapipe is None else MediaPipeDetections(mediapipe, n)
 
     @property
     def num_coarse(self) -> int:
@@ -75,7 +96,10 @@ class SyntheticBatches:
         gen = generator or self.generator
         noisy = corrupt(self.keypoints[index], self.joints[index], self.focal[index], self.image_size[index], gen)
         world, keep = simulate_world(self.joints[index], gen)
-        prior = build_prior(noisy.keypoints, noisy.confidence, self.focal[index], self.principal[index],
+        keypoints, confidence = noisy.keypoints, noisy.confidence
+        if self.detected is not None:  # MediaPipe's own output where it found the person
+            keypoints, confidence, world, keep = self.detected.replace(index, keypoints, confidence, world, keep)
+        prior = build_prior(keypoints, confidence, self.focal[index], self.principal[index],
                             self.image_size[index], world=world, world_confidence=keep)
         coarse, joints, transl = self.coarse[index], self.joints[index], self.transl[index]
         layout = layout or self.layout
@@ -94,3 +118,43 @@ class SyntheticBatches:
 
     def set_state(self, state: torch.Tensor) -> None:
         self.generator.set_state(state)
+
+
+def cat_batches(batches: list[Batch]) -> Batch:
+    """Batches joined along the batch axis."""
+    join = lambda name: torch.cat([getattr(b, name) for b in batches])  # noqa: E731
+    return Batch(h0=None if batches[0].h0 is None else join("h0"), prior=Prior.cat([b.prior for b in batches]),
+                 coarse=join("coarse"), joints=join("joints"), transl=join("transl"), occluded=join("occluded"),
+                 index=join("index"))
+
+
+class MixedBatches:
+    """Training batches drawn from several sets in fixed shares; everything else from the first set
+    (validation, layout facts). E.g. the main synthetic set plus a rendered set seen through MediaPipe."""
+
+    def __init__(self, sets: list[SyntheticBatches], shares: list[float]) -> None:
+        self.sets, self.shares = sets, shares
+
+    def __getattr__(self, name: str):
+        return getattr(self.sets[0], name)
+
+    @property
+    def layout(self):
+        return self.sets[0].layout
+
+    @layout.setter
+    def layout(self, value) -> None:
+        for part in self.sets:
+            part.layout = value
+
+    def train_batch(self, size: int) -> Batch:
+        counts = [round(size * share) for share in self.shares[1:]]
+        counts = [size - sum(counts), *counts]
+        return cat_batches([part.train_batch(count) for part, count in zip(self.sets, counts) if count > 0])
+
+    def get_state(self) -> list[torch.Tensor]:
+        return [part.get_state() for part in self.sets]
+
+    def set_state(self, state: list[torch.Tensor]) -> None:
+        for part, s in zip(self.sets, state):
+            part.set_state(s)

@@ -19,7 +19,9 @@ frame, metres, regressed from the full mesh), ``coarse_vertices_rel`` (Vc,3) flo
 mesh's vertices at the coarse indices, minus ``transl``: millimetre precision), ``keypoints_2d``
 (17,2) (clean COCO-17 projections, px); ``--split test`` adds one fixed corruption:
 ``keypoints_corrupt`` (17,2), ``confidence`` (17,) and ``occluded`` (); sequences add
-``motion_kind`` (0 walk, 1 run, 2 keyframes).
+``motion_kind`` (0 walk, 1 run, 2 keyframes, 3 mocap). ``--mocap-fraction`` draws that share of
+poses (static) or sequences from real motion capture (``models.synth.mocap``; test sets use its
+held-out subjects); categories then index ``MOCAP_CATEGORIES``.
 """
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ from models.body.joints import regressor
 from models.synth.anatomy import PoseSpace
 from models.synth.camera import project, sample_cameras, sample_sequence_camera
 from models.synth.corruption import corrupt
-from models.synth.motion import sample_sequence
-from models.synth.poses import CATEGORIES, sample_poses
+from models.synth.motion import Motion, sample_sequence
+from models.synth.poses import CATEGORIES, PoseBatch, sample_poses
 from models.synth.shapes import SHAPE_NAMES, sample_shapes
 from models.synth.skeleton import skeleton_from_model
 
@@ -50,7 +52,7 @@ CHUNK_FRAMES = 256  # bodies per batched anny forward and per shard
 JOINT_SETS = ("coco17", "h36m17", "lsp14")
 SPLITS = {"train": 0, "test": 1}
 KINDS = {"static": 0, "sequence": 1}
-MOTION_KINDS = ("walk", "run", "keyframes")
+MOTION_KINDS = ("walk", "run", "keyframes", "mocap")
 JPEG_QUALITY = 92
 
 
@@ -63,6 +65,12 @@ class DatasetSpec:
     seq_len: int = 32
     fps: float = 30.0
     render: bool = False
+    mocap_fraction: float = 0.0  # share of poses (and of sequences) from real motion capture
+
+    @property
+    def mocap_split(self) -> str:
+        """Mocap clips of the held-out subjects for a test set, the others for training."""
+        return "test" if self.split == "test" else "train"
 
     @property
     def chunk_size(self) -> int:
@@ -84,6 +92,14 @@ class SampleGenerator:
 
             self.renderer = SceneRenderer(self.model)
 
+    def motion(self, seq_len: int, fps: float, rng: np.random.Generator, mocap_fraction: float, split: str) -> Motion:
+        """One sequence: a mocap clip's window with probability ``mocap_fraction``, else a made-up motion."""
+        if mocap_fraction > 0 and rng.random() < mocap_fraction:
+            from models.synth.mocap import sample_mocap_sequence
+
+            return sample_mocap_sequence(seq_len, fps, rng, split)
+        return sample_sequence(seq_len, fps, rng, self.space)
+
     def canonical(self, pose: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
         """Canonical full-mesh vertices (N, V, 3), batched forward in chunks of CHUNK_FRAMES."""
         with torch.no_grad():
@@ -102,10 +118,24 @@ class SampleGenerator:
                                       torch.as_tensor(principal)).numpy()
         return out, cam
 
+    def poses(self, n: int, rng: np.random.Generator, mocap_fraction: float, split: str) -> PoseBatch:
+        """``n`` poses: a ``mocap_fraction`` share of real mocap frames, the rest from the hand-made sampler."""
+        num_mocap = int(rng.binomial(n, mocap_fraction)) if mocap_fraction > 0 else 0
+        if num_mocap == 0:
+            return sample_poses(n, rng, self.space)
+        from models.synth.mocap import sample_mocap_poses
+
+        parts = [sample_mocap_poses(num_mocap, rng, split, self.space)]
+        if num_mocap < n:
+            parts.append(sample_poses(n - num_mocap, rng, self.space))
+        return PoseBatch(pose=torch.cat([p.pose for p in parts]), body_orient=torch.cat([p.body_orient for p in parts]),
+                         category=np.concatenate([p.category for p in parts]), dofs=np.zeros((n, 0), np.float32))
+
     def static_chunk(self, n: int, rng: np.random.Generator, look_rng: np.random.Generator,
-                     test: bool) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+                     test: bool, mocap_fraction: float = 0.0,
+                     split: str = "train") -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
         """``n`` static samples and their rendered images (empty without a renderer)."""
-        poses = sample_poses(n, rng, self.space)
+        poses = self.poses(n, rng, mocap_fraction, split)
         shape = sample_shapes(n, rng)
         verts = self.canonical(poses.pose, torch.as_tensor(shape))
         cams = sample_cameras(verts[:, self.coarse], poses.body_orient, rng)
@@ -123,9 +153,10 @@ class SampleGenerator:
         return arrays, images
 
     def sequence_chunk(self, n: int, seq_len: int, fps: float, rng: np.random.Generator,
-                       look_rng: np.random.Generator, test: bool) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+                       look_rng: np.random.Generator, test: bool, mocap_fraction: float = 0.0,
+                       split: str = "train") -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
         """``n`` sequences of ``seq_len`` frames (per-frame fields (n, T, ...)) and their frames."""
-        motions = [sample_sequence(seq_len, fps, rng, self.space) for _ in range(n)]
+        motions = [self.motion(seq_len, fps, rng, mocap_fraction, split) for _ in range(n)]
         shape = sample_shapes(n, rng)
         pose = torch.cat([m.pose for m in motions])
         verts = self.canonical(pose, torch.as_tensor(np.repeat(shape, seq_len, axis=0)))
@@ -199,9 +230,10 @@ def write_dataset(out: str | Path, spec: DatasetSpec, progress: bool = True) -> 
         stream = [spec.seed, SPLITS[spec.split], KINDS[spec.kind], chunk]
         rng, look_rng = np.random.default_rng(stream), np.random.default_rng(stream + [1])
         if spec.kind == "static":
-            arrays, images = gen.static_chunk(n, rng, look_rng, test)
+            arrays, images = gen.static_chunk(n, rng, look_rng, test, spec.mocap_fraction, spec.mocap_split)
         else:
-            arrays, images = gen.sequence_chunk(n, spec.seq_len, spec.fps, rng, look_rng, test)
+            arrays, images = gen.sequence_chunk(n, spec.seq_len, spec.fps, rng, look_rng, test, spec.mocap_fraction,
+                                                spec.mocap_split)
         name = f"shard_{chunk:05d}"
         _write_npz(out / f"{name}.npz", arrays)
         if images:
@@ -217,10 +249,19 @@ def write_dataset(out: str | Path, spec: DatasetSpec, progress: bool = True) -> 
     if gen.renderer is not None:
         gen.renderer.close()
     index = {"format": "hmdiff-synth-1", "spec": asdict(spec), "fields": fields, "shards": shards,
-             "categories": CATEGORIES, "shape_names": SHAPE_NAMES, "motion_kinds": list(MOTION_KINDS),
+             "categories": _categories(spec), "shape_names": SHAPE_NAMES, "motion_kinds": list(MOTION_KINDS),
              "pose_joint_names": gen.model.pose_joint_names, "num_coarse": int(len(gen.coarse))}
     (out / "index.json").write_text(json.dumps(index, indent=1))
     return out
+
+
+def _categories(spec: DatasetSpec) -> list[str]:
+    """The names that ``category`` indexes."""
+    if spec.mocap_fraction > 0:
+        from models.synth.mocap import MOCAP_CATEGORIES
+
+        return list(MOCAP_CATEGORIES)
+    return list(CATEGORIES)
 
 
 def load_index(path: str | Path) -> dict:
