@@ -13,6 +13,8 @@ import contextlib
 import functools
 import json
 import logging
+import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn
@@ -26,6 +28,13 @@ BACKENDS = ("auto", "eager", "compile", "onnx", "tensorrt")  # models.hmdiff.bac
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 BENCHMARK_DEFAULT_FRAMES = 300  # for endless sources (camera, synthetic) without --max-frames
+# Sane ranges of the numeric arguments (argparse already refused non-numbers, non-finite and <= 0);
+# --steps / --warm-steps are bounded by the diffusion schedule instead (check_steps).
+RANGES = {
+    "width": (16, 16384, "pixels"), "height": (16, 16384, "pixels"), "fps": (0.1, 1000.0, "frames per second"),
+    "process_width": (32, 8192, "pixels"), "focal": (1.0, 1e6, "pixels"), "hypotheses": (1, 64, "samples"),
+    "jump_threshold": (0.001, 100.0, "box fractions"),
+}
 
 
 class CliError(RuntimeError):
@@ -45,6 +54,8 @@ def _positive(kind: type) -> Callable[[str], int | float]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
@@ -105,6 +116,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--fov must be between 1 and 170 degrees, got {args.fov}")
     if args.camera is not None and args.camera < 0:
         parser.error(f"--camera must be 0 or more, got {args.camera}")
+    check_values(parser, args)
     if args.device == "auto":
         import torch
 
@@ -130,6 +142,45 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"{flag}: folder does not exist: {path.parent}")
     if args.save_meshes is not None and args.save_meshes.exists() and not args.save_meshes.is_dir():
         parser.error(f"--save-meshes: not a folder: {args.save_meshes}")
+    check_paths(parser, args)
+
+
+def check_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Numeric arguments within their ranges, steps within the diffusion schedule (one line, exit 2)."""
+    for name, (low, high, unit) in RANGES.items():
+        value = getattr(args, name)
+        if value is not None and not low <= value <= high:
+            parser.error(f"--{name.replace('_', '-')} must be between {low:g} and {high:g} {unit}, got {value:g}")
+    from models.hmdiff.model import HMDiffConfig  # the shipped schedule; custom weights are checked on load
+
+    defaults = HMDiffConfig.__dataclass_fields__
+    problem = steps_problem(args, defaults["num_train_steps"].default, defaults["warm_step"].default)
+    if problem:
+        parser.error(problem)
+
+
+def steps_problem(args: argparse.Namespace, num_train_steps: int, warm_step: int) -> str | None:
+    """Why --steps / --warm-steps do not fit a schedule of ``num_train_steps`` whose warm start
+    re-noises to ``warm_step`` (None if they fit)."""
+    if args.steps > num_train_steps:
+        return f"--steps must be at most {num_train_steps} (the diffusion schedule's steps), got {args.steps}"
+    if args.warm_steps > warm_step:
+        return (f"--warm-steps must be at most {warm_step} (a warm start re-noises to step {warm_step}), "
+                f"got {args.warm_steps}")
+    return None
+
+
+def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """No output is an input or another output, and every output's folder takes a new file."""
+    from realtime.targets import OutputError, check_targets
+
+    outputs = {"--record": args.record, "--export": args.export, "--export-glb": args.export_glb,
+               "--save-meshes": args.save_meshes, "--benchmark-json": args.benchmark_json}
+    inputs = {"--video": args.video, "--images": args.images, "--weights": args.weights, "--model-path": args.model_path}
+    try:
+        check_targets(outputs, inputs, folders=("--save-meshes",))
+    except OutputError as err:
+        parser.error(str(err))
 
 
 def source_factory(args: argparse.Namespace) -> Callable[[], Source]:
@@ -168,6 +219,9 @@ def load_model(args: argparse.Namespace):
     trained_on = model.config.body_model
     if args.body_model != trained_on:
         raise CliError(f"the HMDiff weights are for the {trained_on} body model, not {args.body_model}")
+    problem = steps_problem(args, model.config.num_train_steps, model.config.warm_step)
+    if problem:
+        raise CliError(f"{problem}, for these weights")
     log.info("denoiser backend: %s on %s", model.use_backend(args.backend), args.device)
     body = load_body_model(args.body_model, args.model_path)
     return model, body.faces.cpu().numpy(), body.num_vertices
@@ -182,7 +236,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(display_problem())
     make_source = source_factory(args)
     source = make_source().open()  # fail fast, before the slow imports; the pipeline closes it
+    from realtime.signals import deferred
+
     with contextlib.ExitStack() as cleanup:
+        finalising = deferred("finishing the outputs")  # stop signals wait from its begin to its end
+        cleanup.callback(finalising.end)
         try:
             from models.landmarks import PoseDetector
             from realtime.detect import DetectStage
@@ -202,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
             render.outputs = Outputs(faces, num_vertices, source.fps, args.record, args.save_meshes,
                                      args.export, args.export_glb)
             cleanup.callback(render.outputs.close)
+            cleanup.callback(finalising.begin)  # the first cleanup: nothing can cut finalisation short
         except BaseException:
             source.close()
             raise
@@ -215,8 +274,12 @@ def run(args: argparse.Namespace) -> int:
         if args.benchmark:
             return run_benchmark(args, source, make_source, stages, render)
         summary = Pipeline(source, stages, render, max_frames=args.max_frames).run()
-    print(f"{summary.frames} frames in {summary.elapsed_s:.1f} s ({summary.frames / max(summary.elapsed_s, 1e-9):.1f} FPS); "
-          f"{summary.dropped} dropped, {summary.skipped} skipped; stopped: {summary.reason}")
+        outputs = render.outputs
+    say(f"{summary.frames} frames in {summary.elapsed_s:.1f} s ({summary.frames / max(summary.elapsed_s, 1e-9):.1f} FPS): "
+        f"a person in {outputs.with_person}, a mesh in {outputs.with_mesh}; "
+        f"{summary.dropped} dropped, {summary.skipped} skipped; stopped: {summary.reason}")
+    if summary.frames and not outputs.with_person:
+        log.warning("no person was found in any of the %d frames", summary.frames)
     return EXIT_INTERRUPTED if summary.reason == "interrupted" else 0
 
 
@@ -235,8 +298,13 @@ def run_benchmark(args: argparse.Namespace, source, make_source, stages, render)
         detector.close()
     result = compare(full, detector_only)
     print(format_table(result))
-    if args.benchmark_json:
-        args.benchmark_json.write_text(json.dumps(result, indent=2))
+    if args.benchmark_json:  # a complete file or none: written aside, then renamed over
+        partial = args.benchmark_json.with_name(f".{args.benchmark_json.name}.partial")
+        try:
+            partial.write_text(json.dumps(result, indent=2))
+            os.replace(partial, args.benchmark_json)
+        finally:
+            partial.unlink(missing_ok=True)
     return 0
 
 
@@ -247,20 +315,33 @@ def describe(err: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(err).__name__
 
 
+def say(text: str, err: bool = False) -> None:
+    """Print one line; a terminal that went away (SIGHUP) is not an error."""
+    try:
+        print(text, file=sys.stderr if err else sys.stdout, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 error, 2 bad arguments, 128 + N after stop signal N (130 Ctrl+C,
+    143 SIGTERM, 129 SIGHUP: every output is finalised first, see realtime/signals.py)."""
+    from realtime.signals import StopSignals
+
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as err:  # noqa: BLE001 - one line, never a traceback
-        log.debug("failed", exc_info=err)
-        print(f"error: {describe(err)}", file=sys.stderr)
-        return EXIT_ERROR
+    with StopSignals() as stops:
+        try:
+            return stops.exit_code(run(args))
+        except KeyboardInterrupt:
+            say("interrupted", err=True)
+            return stops.exit_code(EXIT_INTERRUPTED)
+        except Exception as err:  # noqa: BLE001 - one line, never a traceback
+            log.debug("failed", exc_info=err)
+            say(f"error: {describe(err)}", err=True)
+            return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -1,33 +1,227 @@
 """Run outputs: overlay video, per-frame meshes, an .npz of the whole run and an animated GLB.
 
-Everything is written incrementally (video frames, mesh files, spooled arrays on disk) so memory
-stays flat and a stop of any kind loses nothing already rendered; :meth:`Outputs.close` (call it
-in ``finally``) turns the spools into the final .npz / .glb files.
+Nothing already rendered is lost and nothing is half-written:
+
+- While the run goes, each output ``X`` lives in a folder ``X.parts`` beside it, written
+  incrementally: the overlay video as AVI segments (plain frame chunks), the arrays as numbered
+  ``part_NNNNNN.npz`` files (each complete, renamed into place, flushed every
+  :data:`FLUSH_ROWS` frames or :data:`FLUSH_S` seconds). Memory stays flat.
+- :meth:`Outputs.close` (call it in ``finally``; stop signals wait for it, see
+  ``realtime.signals``) turns each folder into ``X``: written to a temporary file, then renamed
+  over ``X``, then the folder is removed. ``X`` is replaced only by a complete file, and not at
+  all by a run that reached it with no frame.
+- A run that is killed (SIGKILL, a crash) leaves ``X.parts``: the AVIs play and every part
+  loads as it is, and ``python -m realtime.outputs X.parts`` finishes ``X`` from them.
+
+Each ``.ply`` of ``--save-meshes`` is complete when written (temporary name, then renamed).
+:func:`realtime.targets.check_targets` refuses, before anything heavy starts, an output that is an input or
+another output, one whose folder cannot be written, and one with a ``.parts`` folder left over.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import os
 import shutil
 import struct
-import tempfile
+import sys
+import time
 import zipfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Callable
 
 import cv2
 import numpy as np
 
+from realtime.mp4mux import avi_to_mp4
 from realtime.record import FrameRecord
+from realtime.signals import deferred
+from realtime.targets import OutputError, finish_hint, parts_folder
+
+__all__ = ["Outputs", "OutputError", "VideoRecorder", "MeshSaver", "NpzExporter", "GlbExporter", "finish",
+           "letterbox", "parts_folder"]
 
 log = logging.getLogger(__name__)
 
 CAMERA_TO_GLTF = np.array([1.0, -1.0, -1.0], np.float32)  # x right, y down, z fwd → glTF y up
 COPY_CHUNK = 1 << 22
+MANIFEST = "manifest.json"
+FLUSH_ROWS = 30  # a part file every this many frames ...
+FLUSH_S = 1.0  # ... or this many seconds, whichever comes first
 
 
-class OutputError(RuntimeError):
-    """An output could not be written; the message is one line for the user."""
+# -- the parts folder -----------------------------------------------------------------------
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _start_folder(target: Path, manifest: dict) -> Path:
+    """Create ``target``'s ``.parts`` folder with its manifest (fails if one exists)."""
+    folder = parts_folder(target)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        raise OutputError(f"{folder} already exists (a run that was killed left it: finish it with "
+                          f"python -m realtime.outputs {folder}, or remove it)") from None
+    except OSError as err:
+        raise OutputError(f"cannot create {folder}: {err.strerror or err}") from None
+    _write_json(folder / MANIFEST, {"format": 1, "target": target.name, **manifest})
+    return folder
+
+
+def _part_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("part_*.npz"))
+
+
+class _Parts:
+    """Rows of named fixed-shape arrays, flushed as numbered part files: each a complete .npz
+    written under a temporary name and renamed, so a killed run leaves only whole parts."""
+
+    def __init__(self, folder: Path, fields: dict[str, tuple[str, tuple[int, ...]]],
+                 flush_rows: int = FLUSH_ROWS, flush_s: float = FLUSH_S) -> None:
+        self.folder, self.flush_rows, self.flush_s = folder, flush_rows, flush_s
+        self.fields = {k: (np.dtype(dtype), tuple(shape)) for k, (dtype, shape) in fields.items()}
+        self._buffer: dict[str, list[np.ndarray]] = {k: [] for k in fields}
+        self._buffered = 0
+        self._flushed_at = time.monotonic()
+        self.rows = 0
+        self.parts = 0
+
+    def append(self, row: dict[str, object]) -> None:
+        for key, (dtype, shape) in self.fields.items():
+            self._buffer[key].append(np.array(np.broadcast_to(np.asarray(row[key], dtype), shape)))
+        self.rows += 1
+        self._buffered += 1
+        if self._buffered >= self.flush_rows or time.monotonic() - self._flushed_at >= self.flush_s:
+            self.flush()
+
+    def flush(self) -> None:
+        self._flushed_at = time.monotonic()
+        if not self._buffered:
+            return
+        arrays = {k: np.stack(v) for k, v in self._buffer.items()}
+        name = f"part_{self.parts:06d}.npz"
+        tmp = self.folder / (name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, self.folder / name)
+        self.parts += 1
+        for rows in self._buffer.values():
+            rows.clear()
+        self._buffered = 0
+
+
+def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> dict:
+    return {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+
+
+def _finish_npz(folder: Path, manifest: dict, dst: Path) -> int | None:
+    parts = _part_files(folder)
+    fields = [(key, np.dtype(dtype), tuple(shape)) for key, dtype, shape in manifest["fields"]]
+    counts = []
+    for part in parts:
+        with np.load(part) as data:
+            counts.append(len(data[fields[0][0]]))
+    total = sum(counts)
+    if not total:
+        return None
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, dtype, shape in fields:
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as out:
+                np.lib.format.write_array_header_1_0(out, _npy_header(dtype, (total, *shape)))
+                for part in parts:
+                    with np.load(part) as data:
+                        out.write(np.ascontiguousarray(data[key], dtype).tobytes())
+        with zf.open("faces.npy", "w") as out:
+            np.lib.format.write_array(out, np.load(folder / "faces.npy"))
+    return total
+
+
+def _finish_mp4(folder: Path, manifest: dict, dst: Path) -> int | None:
+    segments = sorted(folder.glob("video_*.avi"))
+    if not segments:
+        return None
+    return avi_to_mp4(segments, dst, manifest["fps"]) or None
+
+
+def _finish_glb(folder: Path, manifest: dict, dst: Path) -> int | None:
+    parts = _part_files(folder)
+    metas, camera = [], None
+    for part in parts:
+        with np.load(part) as data:
+            metas.append(data["meta"])
+            if camera is None and len(data["camera"]):
+                camera = tuple(float(x) for x in data["camera"][0])
+    meta = np.concatenate(metas) if metas else np.zeros((0, 9))
+    camera = camera or manifest.get("camera")
+    if camera is None:  # no frame at all
+        return None
+    faces = np.load(folder / "faces.npy").astype("<u4")
+    _write_glb(dst, faces, int(manifest["num_vertices"]), meta, camera, parts)
+    if not len(meta):
+        log.warning("no mesh in any frame: %s holds only the camera", manifest["target"])
+    return len(meta)
+
+
+FINISHERS: dict[str, Callable[[Path, dict, Path], int | None]] = {
+    "npz": _finish_npz, "mp4": _finish_mp4, "glb": _finish_glb,
+}
+
+
+def finish(folder: Path) -> tuple[Path, int | None]:
+    """Turn a ``.parts`` folder into its output (beside it) and remove the folder.
+
+    Returns the output's path and its frame count, None when there was no frame to write (the
+    output is then left as it was). On failure the folder is kept and :class:`OutputError` says
+    why; the temporary file is always removed.
+    """
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        finisher = FINISHERS[manifest["kind"]]
+    except (OSError, ValueError, KeyError) as err:
+        raise OutputError(f"{folder} is not an output's .parts folder ({type(err).__name__}: {err})") from None
+    target = folder.parent / manifest["target"]
+    partial = folder / f"finishing{target.suffix}"
+    try:
+        frames = finisher(folder, manifest, partial)
+        if frames is not None:
+            os.replace(partial, target)
+    except Exception as err:  # noqa: BLE001 - one line; the parts stay
+        raise OutputError(f"{target} not written ({type(err).__name__}: {err}); {finish_hint(folder)}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    return target, frames
+
+
+class _PartsWriter:
+    """Base of the outputs written through a ``.parts`` folder: ``close`` finishes it."""
+
+    path: Path
+    folder: Path | None = None
+
+    def close(self) -> None:
+        self._flush()
+        if self.folder is None:
+            return
+        folder, self.folder = self.folder, None
+        target, frames = finish(folder)
+        if frames is None and not target.exists():
+            log.warning("%s not written: no frame reached it", target)
+        elif frames is None:
+            log.warning("%s left as it was: no frame of this run reached it", target)
+
+    def _flush(self) -> None:
+        """Write out what is buffered (subclasses)."""
+
+
+# -- the writers ----------------------------------------------------------------------------
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -41,41 +235,60 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-class VideoRecorder:
+class VideoRecorder(_PartsWriter):
     """The overlay as an mp4 (mp4v) at the source's frame rate, sized by the first frame.
 
     Frames are repeated to fill the source ticks a slow live run skipped, so the video plays in
     real time; frame-exact runs write each frame once. Frames of another size are letterboxed.
+    Recorded into AVI segments ``X.parts/video_NNNNNN.avi``, each closed (complete) after
+    :data:`FLUSH_ROWS` frames or :data:`FLUSH_S` seconds, so a killed run leaves them playable;
+    copied into the MP4 at the end (``realtime.mp4mux``, no re-encoding).
     """
 
     def __init__(self, path: Path, fps: float) -> None:
         self.path, self.fps = path, fps
+        self.folder = _start_folder(path, {"kind": "mp4", "fps": fps})
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._ticks = -1
+        self._segments = 0
+        self._in_segment = 0
+        self._opened_at = 0.0
+
+    def _open_segment(self) -> cv2.VideoWriter:
+        segment = self.folder / f"video_{self._segments:06d}.avi"
+        writer = cv2.VideoWriter(str(segment), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size)
+        if not writer.isOpened():
+            raise OutputError(f"cannot write video {self.path} (its segment {segment})")
+        self._segments += 1
+        self._in_segment, self._opened_at = 0, time.monotonic()
+        return writer
 
     def write(self, record: FrameRecord) -> None:
         image = record.overlay
-        if self._writer is None:
+        if self._size is None:
             self._size = (image.shape[1], image.shape[0])
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size)
-            if not self._writer.isOpened():
-                raise OutputError(f"cannot write video {self.path}")
+        if self._writer is None:
+            self._writer = self._open_segment()
         if (image.shape[1], image.shape[0]) != self._size:
             image = letterbox(image, self._size)
         ticks = round(record.frame.media_time * self.fps)
         for _ in range(max(1, ticks - self._ticks)):
             self._writer.write(image)
+            self._in_segment += 1
         self._ticks = max(ticks, self._ticks + 1)
+        if self._in_segment >= FLUSH_ROWS or time.monotonic() - self._opened_at >= FLUSH_S:
+            self._flush()  # a complete segment on disk; the next frame opens the next one
 
-    def close(self) -> None:
+    def _flush(self) -> None:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
 
 
 class MeshSaver:
-    """One binary little-endian .ply per frame with a person, named by frame index."""
+    """One binary little-endian .ply per frame with a person, named by frame index; each file is
+    written under a temporary name and renamed, so every .ply there is complete."""
 
     def __init__(self, folder: Path, faces: np.ndarray) -> None:
         self.folder = folder
@@ -94,60 +307,49 @@ class MeshSaver:
             f"element vertex {len(vertices)}\nproperty float x\nproperty float y\nproperty float z\n"
             f"element face {self._num_faces}\nproperty list uchar int vertex_indices\nend_header\n"
         )
-        with open(self.folder / f"frame_{record.frame.index:06d}.ply", "wb") as f:
-            f.write(header.encode("ascii"))
-            f.write(vertices.tobytes())
-            f.write(self._faces)
+        path = self.folder / f"frame_{record.frame.index:06d}.ply"
+        tmp = self.folder / f".{path.name}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(header.encode("ascii"))
+                f.write(vertices.tobytes())
+                f.write(self._faces)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Nothing to finalise: every file is complete when written."""
 
 
-class _Spool:
-    """Fixed-size rows appended to a temporary file, streamed into an .npy later."""
-
-    def __init__(self, folder: Path, name: str, dtype: str, shape: tuple[int, ...]) -> None:
-        self.dtype, self.shape = np.dtype(dtype), shape
-        self.path = folder / f"{name}.bin"
-        self._file: BinaryIO = open(self.path, "wb")
-        self.rows = 0
-
-    def append(self, row: object) -> None:
-        self._file.write(np.ascontiguousarray(np.broadcast_to(np.asarray(row, self.dtype), self.shape)).tobytes())
-        self.rows += 1
-
-    def finish(self) -> None:
-        self._file.close()
-
-    def write_npy(self, out: BinaryIO) -> None:
-        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.rows, *self.shape)}
-        np.lib.format.write_array_header_1_0(out, header)
-        with open(self.path, "rb") as f:
-            shutil.copyfileobj(f, out, COPY_CHUNK)
+NPZ_FIELDS = {
+    "vertices": ("<f2", ("V", 3), float("nan")), "joints": ("<f4", (17, 3), float("nan")),
+    "keypoints": ("<f4", (17, 2), float("nan")), "confidence": ("<f4", (17,), 0.0),
+    "person": ("?", (), False), "frame_index": ("<i8", (), -1), "timestamp": ("<f8", (), float("nan")),
+    "media_time": ("<f8", (), float("nan")), "steps_used": ("<i2", (), 0), "dat_steps": ("<i2", (), 0),
+    "warm": ("?", (), False), "focal": ("<f4", (2,), float("nan")), "principal": ("<f4", (2,), float("nan")),
+}
 
 
-class NpzExporter:
+class NpzExporter(_PartsWriter):
     """Per-frame arrays of the whole run in one .npz (all frames, with or without a person).
 
     Keys: ``vertices`` (T, V, 3) float16 (NaN without a person), ``joints`` (T, 17, 3),
     ``keypoints`` (T, 17, 2), ``confidence`` (T, 17), ``person`` (T,), ``frame_index`` (T,),
     ``timestamp`` (T,) capture seconds from the first frame, ``media_time`` (T,), ``steps_used``,
     ``dat_steps``, ``warm`` (T,), ``focal``/``principal`` (T, 2), and ``faces`` (F, 3).
+    While the run goes: ``X.parts/part_*.npz`` with the same keys (but ``faces``: ``faces.npy``).
     """
 
     def __init__(self, path: Path, faces: np.ndarray, num_vertices: int) -> None:
-        self.path, self.faces = path, faces
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-        nan = float("nan")
-        fields = {
-            "vertices": ("<f2", (num_vertices, 3), nan), "joints": ("<f4", (17, 3), nan),
-            "keypoints": ("<f4", (17, 2), nan), "confidence": ("<f4", (17,), 0.0),
-            "person": ("?", (), False), "frame_index": ("<i8", (), -1), "timestamp": ("<f8", (), nan),
-            "media_time": ("<f8", (), nan), "steps_used": ("<i2", (), 0), "dat_steps": ("<i2", (), 0),
-            "warm": ("?", (), False), "focal": ("<f4", (2,), nan), "principal": ("<f4", (2,), nan),
-        }
-        self._spools = {k: _Spool(self._tmp, k, dtype, shape) for k, (dtype, shape, _) in fields.items()}
-        self._missing = {k: fill for k, (_, _, fill) in fields.items()}
+        self.path = path
+        fields = {k: (dtype, tuple(num_vertices if d == "V" else d for d in shape))
+                  for k, (dtype, shape, _) in NPZ_FIELDS.items()}
+        fields = {"frame_index": fields.pop("frame_index"), **fields}  # counted first by finish()
+        self.folder = _start_folder(path, {"kind": "npz", "fields": [[k, d, list(s)] for k, (d, s) in fields.items()]})
+        np.save(self.folder / "faces.npy", np.asarray(faces, np.int32))
+        self._parts = _Parts(self.folder, fields)
+        self._missing = {k: fill for k, (_, _, fill) in NPZ_FIELDS.items()}
         self._t0: float | None = None
 
     def write(self, record: FrameRecord) -> None:
@@ -163,148 +365,146 @@ class NpzExporter:
         if mesh is not None:
             row.update(vertices=mesh.vertices, joints=mesh.joints, steps_used=mesh.steps_used,
                        dat_steps=mesh.dat_steps, warm=mesh.warm)
-        for key, spool in self._spools.items():
-            spool.append(row[key])
+        self._parts.append(row)
 
-    def close(self) -> None:
-        partial = self.path.with_name(self.path.name + ".partial")
-        try:
-            for spool in self._spools.values():
-                spool.finish()
-            with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for key, spool in self._spools.items():
-                    with zf.open(f"{key}.npy", "w", force_zip64=True) as out:
-                        spool.write_npy(out)
-                with zf.open("faces.npy", "w") as out:
-                    np.lib.format.write_array(out, np.asarray(self.faces, np.int32))
-            partial.replace(self.path)
-        finally:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            partial.unlink(missing_ok=True)
+    def _flush(self) -> None:
+        if self.folder is not None:
+            self._parts.flush()
 
 
-class GlbExporter:
+class GlbExporter(_PartsWriter):
     """An animated glTF 2.0 binary (.glb) of the run: one mesh node per frame with a person,
     shown only during its frame by a STEP scale animation (0 → 1 → 0). Opens in Blender and
     three.js; a perspective camera at the origin reproduces the video's viewpoint.
     Axes: glTF's (x right, y up, z towards the viewer), i.e. camera (x, −y, −z).
+    A run with frames but no mesh gives a .glb with the camera only.
     """
 
     def __init__(self, path: Path, faces: np.ndarray, num_vertices: int, fps: float) -> None:
         self.path, self.num_vertices, self.fps = path, num_vertices, fps
-        self.faces = np.ascontiguousarray(faces, "<u4")
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-        self._positions = _Spool(self._tmp, "positions", "<f4", (num_vertices, 3))
-        self._meta = _Spool(self._tmp, "meta", "<f8", (9,))  # start, end, frame index, min xyz, max xyz
-        self._pending: list[float] | None = None  # the last mesh frame's meta, waiting for its end
+        self.folder = _start_folder(path, {"kind": "glb", "fps": fps, "num_vertices": num_vertices})
+        np.save(self.folder / "faces.npy", np.asarray(faces, np.int64))
+        # meta: start, end, frame index, min xyz, max xyz; camera: (yfov, aspect)
+        self._parts = _Parts(self.folder, {"positions": ("<f4", (num_vertices, 3)), "meta": ("<f8", (9,)),
+                                           "camera": ("<f8", (2,))})
+        self._pending: dict | None = None  # the last mesh frame, waiting for its end
         self._t0: float | None = None
-        self._camera: tuple[float, float] | None = None  # (yfov, aspect)
+        self._first_camera = False
 
     @property
     def frames(self) -> int:
-        return self._positions.rows
+        return self._parts.rows
 
     def write(self, record: FrameRecord) -> None:
         """A mesh frame stays visible until the next frame, with or without a person, arrives."""
         if self._t0 is None:
             self._t0 = record.frame.media_time
         now = record.frame.media_time - self._t0
+        if not self._first_camera:  # the camera of a run without a mesh: its first frame's
+            self._first_camera = True
+            _write_json(self.folder / MANIFEST, {**json.loads((self.folder / MANIFEST).read_text()),
+                                                 "camera": _camera(record)})
         self._end_pending(now)
         if record.mesh is None:
             return
         points = record.mesh.vertices * CAMERA_TO_GLTF
-        self._positions.append(points)
-        self._pending = [now, now, record.frame.index, *points.min(0), *points.max(0)]
-        if self._camera is None:
-            height, width = record.frame.image.shape[:2]
-            self._camera = (2 * float(np.arctan(height / 2 / record.focal[1])), width / height)
+        self._pending = {"positions": points, "meta": [now, now, record.frame.index, *points.min(0), *points.max(0)],
+                         "camera": _camera(record)}
 
     def _end_pending(self, end: float) -> None:
         if self._pending is not None:
-            self._pending[1] = max(end, self._pending[0] + 1e-3)
-            self._meta.append(self._pending)
+            self._pending["meta"][1] = max(end, self._pending["meta"][0] + 1e-3)
+            self._parts.append(self._pending)
             self._pending = None
 
-    def close(self) -> None:
-        try:
-            if self._pending is not None:
-                self._end_pending(self._pending[0] + 1 / self.fps)
-            self._positions.finish()
-            self._meta.finish()
-            if self.frames:
-                self._write()
-            else:
-                log.warning("no person in any frame: %s not written", self.path)
-        finally:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+    def _flush(self) -> None:
+        if self.folder is None:
+            return
+        if self._pending is not None:
+            self._end_pending(self._pending["meta"][0] + 1 / self.fps)
+        self._parts.flush()
 
-    def _write(self) -> None:
-        meta = np.fromfile(self._meta.path, "<f8").reshape(-1, 9)
-        anim = [_keyframes(start, end) for start, end in meta[:, :2]]
-        index_bytes = self.faces.nbytes
-        pos_bytes = self.frames * self.num_vertices * 12
-        anim_blob = b"".join(t.tobytes() + s.tobytes() for t, s in anim)
-        gltf = self._json(meta, anim, index_bytes, pos_bytes, len(anim_blob))
-        json_bytes = json.dumps(gltf, separators=(",", ":")).encode()
-        json_bytes += b" " * (-len(json_bytes) % 4)
-        bin_len = index_bytes + pos_bytes + len(anim_blob)
-        bin_pad = -bin_len % 4
-        total = 12 + 8 + len(json_bytes) + 8 + bin_len + bin_pad
-        partial = self.path.with_name(self.path.name + ".partial")
-        try:
-            with open(partial, "wb") as f:
-                f.write(struct.pack("<4sII", b"glTF", 2, total))
-                f.write(struct.pack("<I4s", len(json_bytes), b"JSON") + json_bytes)
-                f.write(struct.pack("<I4s", bin_len + bin_pad, b"BIN\0"))
-                f.write(self.faces.tobytes())
-                with open(self._positions.path, "rb") as src:
-                    shutil.copyfileobj(src, f, COPY_CHUNK)
-                f.write(anim_blob + b"\0" * bin_pad)
-            partial.replace(self.path)
-        finally:
-            partial.unlink(missing_ok=True)
 
-    def _json(self, meta: np.ndarray, anim: list, index_bytes: int, pos_bytes: int, anim_bytes: int) -> dict:
-        n, count = self.frames, self.num_vertices
-        yfov, aspect = self._camera
-        accessors = [{"bufferView": 0, "componentType": 5125, "count": self.faces.size, "type": "SCALAR"}]
-        meshes, nodes, samplers, channels = [], [], [], []
-        anim_offset = 0
-        for i in range(n):
-            accessors.append({
-                "bufferView": 1, "byteOffset": i * count * 12, "componentType": 5126, "count": count,
-                "type": "VEC3", "min": meta[i, 3:6].tolist(), "max": meta[i, 6:9].tolist(),
-            })
-            meshes.append({"primitives": [{"attributes": {"POSITION": len(accessors) - 1}, "indices": 0, "material": 0}]})
-            nodes.append({"name": f"frame_{int(meta[i, 2]):06d}", "mesh": i, "scale": [1, 1, 1] if i == 0 else [0, 0, 0]})
-            t, s = anim[i]
-            accessors.append({"bufferView": 2, "byteOffset": anim_offset, "componentType": 5126,
-                              "count": len(t), "type": "SCALAR", "min": [float(t[0])], "max": [float(t[-1])]})
-            accessors.append({"bufferView": 2, "byteOffset": anim_offset + t.nbytes, "componentType": 5126,
-                              "count": len(t), "type": "VEC3"})
-            anim_offset += t.nbytes + s.nbytes
-            samplers.append({"input": len(accessors) - 2, "output": len(accessors) - 1, "interpolation": "STEP"})
-            channels.append({"sampler": i, "target": {"node": i, "path": "scale"}})
-        nodes.append({"name": "camera", "camera": 0})
-        nodes.append({"name": "hmdiff_run", "children": list(range(n + 1))})
-        return {
-            "asset": {"version": "2.0", "generator": "hmdiff-live realtime.outputs"},
-            "scene": 0,
-            "scenes": [{"nodes": [n + 1]}],
-            "nodes": nodes,
-            "meshes": meshes,
-            "cameras": [{"type": "perspective", "perspective": {"yfov": yfov, "aspectRatio": aspect, "znear": 0.05}}],
-            "materials": [{"pbrMetallicRoughness": {"baseColorFactor": [0.45, 0.75, 0.92, 1.0],
-                                                    "metallicFactor": 0.0, "roughnessFactor": 0.8}}],
-            "animations": [{"name": "run", "samplers": samplers, "channels": channels}],
-            "accessors": accessors,
-            "bufferViews": [
-                {"buffer": 0, "byteOffset": 0, "byteLength": index_bytes, "target": 34963},
-                {"buffer": 0, "byteOffset": index_bytes, "byteLength": pos_bytes, "target": 34962},
-                {"buffer": 0, "byteOffset": index_bytes + pos_bytes, "byteLength": anim_bytes},
-            ],
-            "buffers": [{"byteLength": index_bytes + pos_bytes + anim_bytes}],
-        }
+def _camera(record: FrameRecord) -> list[float]:
+    height, width = record.frame.image.shape[:2]
+    return [2 * float(np.arctan(height / 2 / record.focal[1])), width / height]
+
+
+def _write_glb(path: Path, faces: np.ndarray, num_vertices: int, meta: np.ndarray, camera: tuple,
+               parts: list[Path]) -> None:
+    faces = np.ascontiguousarray(faces, "<u4")
+    n = len(meta)
+    anim = [_keyframes(start, end) for start, end in meta[:, :2]]
+    index_bytes = faces.nbytes if n else 0
+    pos_bytes = n * num_vertices * 12
+    anim_blob = b"".join(t.tobytes() + s.tobytes() for t, s in anim)
+    gltf = _gltf_json(n, num_vertices, faces.size, camera, meta, anim, index_bytes, pos_bytes, len(anim_blob))
+    json_bytes = json.dumps(gltf, separators=(",", ":")).encode()
+    json_bytes += b" " * (-len(json_bytes) % 4)
+    bin_len = index_bytes + pos_bytes + len(anim_blob)
+    bin_pad = -bin_len % 4
+    total = 12 + 8 + len(json_bytes) + ((8 + bin_len + bin_pad) if n else 0)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<4sII", b"glTF", 2, total))
+        f.write(struct.pack("<I4s", len(json_bytes), b"JSON") + json_bytes)
+        if not n:
+            return
+        f.write(struct.pack("<I4s", bin_len + bin_pad, b"BIN\0"))
+        f.write(faces.tobytes())
+        for part in parts:
+            with np.load(part) as data:
+                f.write(np.ascontiguousarray(data["positions"], "<f4").tobytes())
+        f.write(anim_blob + b"\0" * bin_pad)
+
+
+def _gltf_json(n: int, count: int, index_count: int, camera: tuple, meta: np.ndarray, anim: list,
+               index_bytes: int, pos_bytes: int, anim_bytes: int) -> dict:
+    yfov, aspect = camera
+    gltf = {
+        "asset": {"version": "2.0", "generator": "hmdiff-live realtime.outputs"},
+        "scene": 0,
+        "scenes": [{"nodes": [n + 1]}],
+        "cameras": [{"type": "perspective", "perspective": {"yfov": yfov, "aspectRatio": aspect, "znear": 0.05}}],
+    }
+    if not n:  # a run without a mesh: the camera only (glTF allows no empty arrays)
+        gltf["nodes"] = [{"name": "camera", "camera": 0}, {"name": "hmdiff_run", "children": [0]}]
+        gltf["scenes"] = [{"nodes": [1]}]
+        return gltf
+    accessors = [{"bufferView": 0, "componentType": 5125, "count": index_count, "type": "SCALAR"}]
+    meshes, nodes, samplers, channels = [], [], [], []
+    anim_offset = 0
+    for i in range(n):
+        accessors.append({
+            "bufferView": 1, "byteOffset": i * count * 12, "componentType": 5126, "count": count,
+            "type": "VEC3", "min": meta[i, 3:6].tolist(), "max": meta[i, 6:9].tolist(),
+        })
+        meshes.append({"primitives": [{"attributes": {"POSITION": len(accessors) - 1}, "indices": 0, "material": 0}]})
+        nodes.append({"name": f"frame_{int(meta[i, 2]):06d}", "mesh": i, "scale": [1, 1, 1] if i == 0 else [0, 0, 0]})
+        t, s = anim[i]
+        accessors.append({"bufferView": 2, "byteOffset": anim_offset, "componentType": 5126,
+                          "count": len(t), "type": "SCALAR", "min": [float(t[0])], "max": [float(t[-1])]})
+        accessors.append({"bufferView": 2, "byteOffset": anim_offset + t.nbytes, "componentType": 5126,
+                          "count": len(t), "type": "VEC3"})
+        anim_offset += t.nbytes + s.nbytes
+        samplers.append({"input": len(accessors) - 2, "output": len(accessors) - 1, "interpolation": "STEP"})
+        channels.append({"sampler": i, "target": {"node": i, "path": "scale"}})
+    nodes.append({"name": "camera", "camera": 0})
+    nodes.append({"name": "hmdiff_run", "children": list(range(n + 1))})
+    gltf.update({
+        "nodes": nodes,
+        "meshes": meshes,
+        "materials": [{"pbrMetallicRoughness": {"baseColorFactor": [0.45, 0.75, 0.92, 1.0],
+                                                "metallicFactor": 0.0, "roughnessFactor": 0.8}}],
+        "animations": [{"name": "run", "samplers": samplers, "channels": channels}],
+        "accessors": accessors,
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": index_bytes, "target": 34963},
+            {"buffer": 0, "byteOffset": index_bytes, "byteLength": pos_bytes, "target": 34962},
+            {"buffer": 0, "byteOffset": index_bytes + pos_bytes, "byteLength": anim_bytes},
+        ],
+        "buffers": [{"byteLength": index_bytes + pos_bytes + anim_bytes}],
+    })
+    return gltf
 
 
 def _keyframes(start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
@@ -315,7 +515,8 @@ def _keyframes(start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Outputs:
-    """All requested outputs behind one ``write(record)`` / ``close()``."""
+    """All requested outputs behind one ``write(record)`` / ``close()``; counts the frames that
+    reached them (``frames``), with a person (``with_person``) and with a mesh (``with_mesh``)."""
 
     def __init__(
         self,
@@ -328,26 +529,65 @@ class Outputs:
         export_glb: Path | None = None,
     ) -> None:
         self.writers: list = []
-        if record:
-            self.writers.append(VideoRecorder(record, fps))
-        if save_meshes:
-            self.writers.append(MeshSaver(save_meshes, faces))
-        if export:
-            self.writers.append(NpzExporter(export, faces, num_vertices))
-        if export_glb:
-            self.writers.append(GlbExporter(export_glb, faces, num_vertices, fps))
+        self.frames = self.with_person = self.with_mesh = 0
+        try:
+            if record:
+                self.writers.append(VideoRecorder(record, fps))
+            if save_meshes:
+                self.writers.append(MeshSaver(save_meshes, faces))
+            if export:
+                self.writers.append(NpzExporter(export, faces, num_vertices))
+            if export_glb:
+                self.writers.append(GlbExporter(export_glb, faces, num_vertices, fps))
+        except BaseException:
+            self.close()  # no frame yet: removes the .parts folders made so far, touches no output
+            raise
 
     def write(self, record: FrameRecord) -> None:
+        self.frames += 1
+        self.with_person += bool(record.person)
+        self.with_mesh += record.mesh is not None
         for writer in self.writers:
             writer.write(record)
 
     def close(self) -> None:
-        """Finalise every output; raises one :class:`OutputError` if any failed."""
-        failures = []
-        for writer in self.writers:
-            try:
-                writer.close()
-            except Exception as err:  # noqa: BLE001 - finalise the others anyway
-                failures.append(f"{type(writer).__name__}: {type(err).__name__}: {err}")
+        """Finalise every output, each in turn whatever happens to the others; stop signals wait
+        until all are done. Raises one :class:`OutputError` if any failed (a ``KeyboardInterrupt``
+        raised inside is re-raised once all are closed)."""
+        failures, interrupt = [], None
+        with deferred():
+            for writer in self.writers:
+                try:
+                    writer.close()
+                except (KeyboardInterrupt, SystemExit) as err:
+                    interrupt = interrupt or err
+                except OutputError as err:
+                    failures.append(str(err))
+                except Exception as err:  # noqa: BLE001 - finalise the others anyway
+                    failures.append(f"{type(writer).__name__}: {type(err).__name__}: {err}")
+        if interrupt is not None:
+            raise interrupt
         if failures:
             raise OutputError("could not finalise outputs: " + "; ".join(failures))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m realtime.outputs X.parts ...``: finish the outputs a killed run left."""
+    parser = argparse.ArgumentParser(prog="python -m realtime.outputs",
+                                     description="Finish the outputs a killed run left in .parts folders.")
+    parser.add_argument("folders", nargs="+", type=Path, metavar="X.parts")
+    args = parser.parse_args(argv)
+    status = 0
+    for folder in args.folders:
+        try:
+            target, frames = finish(folder)
+        except OutputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{folder}: no frame to write" if frames is None else f"wrote {target} ({frames} frames)")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

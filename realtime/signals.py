@@ -1,0 +1,123 @@
+"""Stop signals: SIGTERM and SIGHUP end a run the way Ctrl+C does, and finalisation is not cut short.
+
+``kill``, ``timeout``, ``docker stop`` (SIGTERM) and closing the terminal (SIGHUP) go through
+whatever SIGINT does at that moment (:class:`StopSignals`): during a pipeline run, stop and drain
+(a second one aborts the drain); before it, ``KeyboardInterrupt``. The run then exits with
+128 + the signal number (130, 143, 129), like a shell reports a process the signal ended.
+
+While outputs are being finalised (:func:`deferred`), SIGINT, SIGTERM and SIGHUP are noted and
+acted on only once every output is complete: a second Ctrl+C cannot leave half-written files
+behind. Only SIGKILL stops finalisation; what it leaves is described in the README.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import ClassVar
+
+STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _say(text: str) -> None:
+    """One line on stderr; a terminal that is gone (SIGHUP) is not an error."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+class StopSignals:
+    """For the length of a ``with`` block (main thread): SIGTERM / SIGHUP do what SIGINT does then,
+    and the first stop signal received decides :meth:`exit_code`."""
+
+    active: ClassVar["StopSignals | None"] = None
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "StopSignals":
+        if _main_thread():
+            for sig in STOP_SIGNALS[1:]:
+                self._previous[sig] = signal.signal(sig, self._forward)
+            StopSignals.active = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        if StopSignals.active is self:
+            StopSignals.active = None
+
+    def note(self, signum: int) -> None:
+        if self.received is None:
+            self.received = signum
+
+    def _forward(self, signum: int, frame: FrameType | None) -> None:
+        self.note(signum)
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)  # the pipeline's stop-and-drain, or KeyboardInterrupt
+        else:  # SIGINT ignored or default: still a stop
+            raise KeyboardInterrupt
+
+    def exit_code(self, default: int) -> int:
+        """128 + the first stop signal received, else ``default``."""
+        return 128 + int(self.received) if self.received is not None else default
+
+
+class deferred:
+    """Context (or :meth:`begin` / :meth:`end`) during which stop signals wait (main thread only).
+
+    Signals that arrive are noted, with one line saying the outputs are being finished. On
+    leaving, under a :class:`StopSignals` the first one only sets the exit code; otherwise it is
+    delivered again to the handler in place before (e.g. ``KeyboardInterrupt`` for SIGINT). Nested
+    uses are no-ops: the outermost one decides.
+    """
+
+    _depth: ClassVar[int] = 0
+
+    def __init__(self, what: str = "finishing the outputs") -> None:
+        self.what = what
+        self.noted: list[int] = []
+        self._previous: dict[int, object] = {}
+        self._owner = False
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        if not self.noted:
+            _say(f"{self.what}: please wait (they are complete in a moment; kill -9 abandons them)")
+        self.noted.append(signum)
+        if StopSignals.active is not None:
+            StopSignals.active.note(signum)
+
+    def begin(self) -> None:
+        if self._owner or not _main_thread() or deferred._depth:
+            return
+        self._previous = {sig: signal.signal(sig, self._note) for sig in STOP_SIGNALS}
+        self._owner = True
+        deferred._depth += 1
+
+    def end(self) -> None:
+        if not self._owner:
+            return
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._owner = False
+        deferred._depth -= 1
+        if self.noted and StopSignals.active is None:
+            signal.raise_signal(self.noted[0])
+
+    def __enter__(self) -> "deferred":
+        self.begin()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
+

@@ -1,0 +1,285 @@
+"""Outputs that survive: .parts folders a SIGKILL leaves readable, finalisation a second Ctrl+C
+cannot break, targets replaced only by complete files, paths that would destroy refused up front.
+
+Fast: no model, no detector; records are made by hand, the killed writer is a tiny subprocess.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+import trimesh
+
+from realtime.mp4mux import avi_chunks, avi_to_mp4
+from realtime.outputs import FLUSH_ROWS, Outputs, finish, parts_folder
+from realtime.record import FrameRecord, MeshResult
+from realtime.sources import Frame
+from realtime.targets import OutputError, check_targets
+
+REPO = Path(__file__).resolve().parents[1]
+V = 40
+FACES = np.array([[i, i + 1, i + 2] for i in range(V - 2)], np.int64)
+
+
+def make_record(i: int, person: bool = True, size: tuple[int, int] = (64, 48), noise: bool = False) -> FrameRecord:
+    width, height = size
+    image = np.full((height, width, 3), 30, np.uint8)
+    if noise:  # hard to compress: a few kB a frame, like a real overlay
+        image[:] = np.random.default_rng(i).integers(0, 255, image.shape, dtype=np.uint8)
+    cv2.putText(image, str(i % 10), (8, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 2)
+    record = FrameRecord(Frame(i, 100.0 + i / 30, i / 30, image, 1.0, 0.0))
+    record.focal, record.principal = np.full(2, 60.0, np.float32), np.array([31.5, 23.5], np.float32)
+    record.overlay = image
+    if person:
+        record.landmarks = SimpleNamespace()  # any detection: FrameRecord.person is "landmarks is not None"
+        vertices = np.zeros((V, 3), np.float32)
+        vertices[:, 0], vertices[:, 2] = np.linspace(-0.5, 0.5, V), 3.0 + 0.01 * i
+        record.mesh = MeshResult(vertices, vertices[:17].copy(), np.zeros(V, np.float32), 2, 1, i > 0)
+    return record
+
+
+def outputs_in(folder: Path, **only) -> Outputs:
+    paths = {"record": folder / "run.mp4", "export": folder / "run.npz", "export_glb": folder / "run.glb"}
+    return Outputs(FACES, V, 30.0, **{k: v for k, v in paths.items() if not only or k in only})
+
+
+def decoded_frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def test_a_completed_run_leaves_the_outputs_and_nothing_else(tmp_path):
+    outputs = outputs_in(tmp_path)
+    for i in range(45):
+        outputs.write(make_record(i, person=i % 9 != 4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.glb.parts", "run.mp4.parts", "run.npz.parts"]
+    outputs.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.glb", "run.mp4", "run.npz"]
+    data = np.load(tmp_path / "run.npz")
+    assert data["frame_index"].tolist() == list(range(45)) and data["person"].sum() == 40
+    assert decoded_frames(tmp_path / "run.mp4") == 45
+    assert cv2.VideoCapture(str(tmp_path / "run.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 45
+    assert len(trimesh.load(tmp_path / "run.glb").geometry) == 40
+    assert (outputs.frames, outputs.with_person, outputs.with_mesh) == (45, 40, 40)
+
+
+KILLED_WRITER = """
+import os, signal, sys
+sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+from pathlib import Path
+from test_reliability_outputs import make_record, outputs_in
+outputs = outputs_in(Path({folder!r}))
+for i in range({frames}):
+    outputs.write(make_record(i, size=(160, 120), noise=True))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_sigkill_leaves_readable_parts_that_finish_completes(tmp_path):
+    script = KILLED_WRITER.format(repo=str(REPO), tests=str(REPO / "tests"), folder=str(tmp_path), frames=95)
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.glb.parts", "run.mp4.parts", "run.npz.parts"]
+    parts = sorted((tmp_path / "run.npz.parts").glob("part_*.npz"))
+    rows = [np.load(p)["frame_index"] for p in parts]  # every part loads as it is
+    flushed = int(sum(len(r) for r in rows))
+    assert np.concatenate(rows).tolist() == list(range(flushed))
+    assert flushed >= 95 - (FLUSH_ROWS - 1), flushed  # a part at least every FLUSH_ROWS frames
+    playable = sum(decoded_frames(avi) for avi in sorted((tmp_path / "run.mp4.parts").glob("video_*.avi")))
+    assert playable >= 95 - FLUSH_ROWS, playable  # every closed segment, and what reached the disk of the last
+    finished = subprocess.run([sys.executable, "-m", "realtime.outputs", *map(str, sorted(tmp_path.glob("*.parts")))],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.glb", "run.mp4", "run.npz"]
+    assert np.load(tmp_path / "run.npz")["frame_index"].tolist() == list(range(flushed))
+    assert decoded_frames(tmp_path / "run.mp4") >= playable - 1  # the one cut short is left out
+    assert len(trimesh.load(tmp_path / "run.glb").geometry) >= 95 - FLUSH_ROWS
+
+
+class SlowWriter:
+    """A writer whose close waits for ``event`` (then ``seconds`` more): signals sent meanwhile
+    arrive during finalisation. A SIGINT acted on at once would cut the wait short."""
+
+    def __init__(self, seconds: float, event: threading.Event | None = None) -> None:
+        self.seconds, self.event, self.closed = seconds, event, False
+
+    def write(self, record) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.event is not None:
+            assert self.event.wait(30)
+        time.sleep(self.seconds)
+        self.closed = True
+
+
+def test_a_second_ctrl_c_during_finalisation_breaks_nothing(tmp_path):
+    outputs = outputs_in(tmp_path)
+    for i in range(40):
+        outputs.write(make_record(i))
+    both_sent = threading.Event()
+    slow = SlowWriter(0.2, both_sent)
+    outputs.writers.insert(0, slow)  # finalised first: the SIGINTs below land while it runs
+
+    def interrupt_twice():
+        time.sleep(0.2)  # finalisation has begun
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+        both_sent.set()
+
+    threading.Thread(target=interrupt_twice, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):  # delivered once every output is complete
+        outputs.close()
+    assert slow.closed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.glb", "run.mp4", "run.npz"]
+    assert len(np.load(tmp_path / "run.npz")["frame_index"]) == 40
+    assert decoded_frames(tmp_path / "run.mp4") == 40
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_an_interrupt_inside_one_writer_still_closes_the_others(tmp_path):
+    class Interrupted(SlowWriter):
+        def close(self) -> None:
+            raise KeyboardInterrupt
+
+    outputs = outputs_in(tmp_path)
+    for i in range(5):
+        outputs.write(make_record(i))
+    outputs.writers.insert(0, Interrupted(0))
+    with pytest.raises(KeyboardInterrupt):
+        outputs.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.glb", "run.mp4", "run.npz"]
+
+
+def test_a_run_that_reached_no_frame_leaves_earlier_outputs_untouched(tmp_path):
+    for name in ("run.mp4", "run.npz", "run.glb"):
+        (tmp_path / name).write_bytes(b"an earlier run's output")
+    outputs_in(tmp_path).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.glb", "run.mp4", "run.npz"]
+    assert all((tmp_path / n).read_bytes() == b"an earlier run's output" for n in ("run.mp4", "run.npz", "run.glb"))
+
+
+def test_a_run_that_found_nobody_replaces_the_glb_with_the_camera_only(tmp_path):
+    (tmp_path / "run.glb").write_bytes(b"an earlier run's output")
+    outputs = outputs_in(tmp_path, export_glb=True, export=True)
+    for i in range(6):
+        outputs.write(make_record(i, person=False))
+    outputs.close()
+    scene = trimesh.load(tmp_path / "run.glb")
+    assert len(scene.geometry) == 0 and scene.camera is not None
+    assert not np.load(tmp_path / "run.npz")["person"].any()
+    assert (outputs.frames, outputs.with_person) == (6, 0)
+
+
+def test_a_leftover_parts_folder_is_never_overwritten(tmp_path):
+    (tmp_path / "run.npz.parts").mkdir()
+    (tmp_path / "run.npz.parts" / "part_000000.npz").write_bytes(b"a killed run's frames")
+    with pytest.raises(OutputError, match="run.npz.parts already exists.*python -m realtime.outputs"):
+        outputs_in(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz.parts"]  # the others' folders removed again
+    assert (tmp_path / "run.npz.parts" / "part_000000.npz").read_bytes() == b"a killed run's frames"
+
+
+def test_finish_refuses_a_folder_that_is_not_an_outputs_parts_folder(tmp_path):
+    with pytest.raises(OutputError, match="not an output's .parts folder"):
+        finish(tmp_path)
+
+
+# -- paths refused up front ----------------------------------------------------------------------
+
+
+def test_check_targets_refuses_inputs_other_outputs_and_leftovers(tmp_path):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"video")
+    os.link(video, tmp_path / "hardlink.mp4")
+    (tmp_path / "symlink.mp4").symlink_to(video)
+    for record in (video, tmp_path / "hardlink.mp4", tmp_path / "symlink.mp4", tmp_path / "." / "clip.mp4"):
+        with pytest.raises(OutputError, match=r"is the input \(--video\): refusing to overwrite it"):
+            check_targets({"--record": record}, {"--video": video})
+    with pytest.raises(OutputError, match=r"--export .*run.npz is also --save-meshes"):
+        check_targets({"--export": tmp_path / "run.npz", "--save-meshes": tmp_path / "run.npz"}, {},
+                      folders=("--save-meshes",))
+    with pytest.raises(OutputError, match="is a folder, not a file"):
+        check_targets({"--export": tmp_path}, {})
+    parts_folder(tmp_path / "run.glb").mkdir()
+    with pytest.raises(OutputError, match="run.glb.parts is left from a run that was killed"):
+        check_targets({"--export-glb": tmp_path / "run.glb"}, {})
+    check_targets({"--record": tmp_path / "new.mp4", "--save-meshes": tmp_path / "a" / "b"}, {"--video": video},
+                  folders=("--save-meshes",))
+    assert video.read_bytes() == b"video" and not (tmp_path / "a").exists()
+
+
+def test_check_targets_tries_writing(tmp_path):
+    readonly = Path("/sys")
+    if not _cannot_write(readonly):
+        pytest.skip("/sys is writable here")
+    with pytest.raises(OutputError, match="--export: cannot write in /sys"):
+        check_targets({"--export": readonly / "run.npz"}, {})
+    assert not list(tmp_path.iterdir())
+
+
+def _cannot_write(folder: Path) -> bool:
+    try:
+        (folder / ".hmdiff-probe").touch()
+        (folder / ".hmdiff-probe").unlink()
+        return False
+    except OSError:
+        return True
+
+
+# -- the video's containers -----------------------------------------------------------------------
+
+
+def write_avi(path: Path, frames: int, size=(96, 64), fps=30.0) -> list[np.ndarray]:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    images = [make_record(i, size=size).overlay for i in range(frames)]
+    for image in images:
+        writer.write(image)
+    writer.release()
+    return images
+
+
+@pytest.mark.parametrize("fps", [30.0, 29.97, 7.5])
+def test_avi_to_mp4_copies_every_frame_unchanged(tmp_path, fps):
+    write_avi(tmp_path / "a.avi", 50, fps=fps)
+    assert avi_to_mp4(tmp_path / "a.avi", tmp_path / "a.mp4", fps) == 50
+    mp4, avi = cv2.VideoCapture(str(tmp_path / "a.mp4")), cv2.VideoCapture(str(tmp_path / "a.avi"))
+    assert mp4.get(cv2.CAP_PROP_FRAME_COUNT) == 50 and mp4.get(cv2.CAP_PROP_FPS) == pytest.approx(fps, abs=1e-3)
+    assert (mp4.get(cv2.CAP_PROP_FRAME_WIDTH), mp4.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (96, 64)
+    for _ in range(50):
+        (ok1, a), (ok2, b) = mp4.read(), avi.read()
+        assert ok1 and ok2 and np.array_equal(a, b)  # the same encoded frames, not re-encoded
+
+
+def test_a_truncated_avi_gives_its_complete_frames(tmp_path):
+    write_avi(tmp_path / "a.avi", 40)
+    data = (tmp_path / "a.avi").read_bytes()
+    with open(tmp_path / "a.avi", "rb") as f:
+        chunks = list(avi_chunks(f))
+    offset, size = chunks[30]
+    (tmp_path / "cut.avi").write_bytes(data[: offset + size // 2])  # killed in the middle of frame 30
+    assert avi_to_mp4(tmp_path / "cut.avi", tmp_path / "cut.mp4", 30.0) == 30
+    assert decoded_frames(tmp_path / "cut.mp4") == 30
+
+
+def test_mesh_files_are_written_whole(tmp_path):
+    outputs = Outputs(FACES, V, 30.0, save_meshes=tmp_path / "meshes")
+    for i in range(3):
+        outputs.write(make_record(i))
+    outputs.close()
+    assert sorted(p.name for p in (tmp_path / "meshes").iterdir()) == [f"frame_{i:06d}.ply" for i in range(3)]
+    assert trimesh.load(tmp_path / "meshes" / "frame_000002.ply").vertices.shape == (V, 3)
