@@ -103,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--record", type=Path, metavar="FILE.mp4", help="the overlay video")
     out.add_argument("--save-meshes", type=Path, metavar="DIR", help="one .ply per frame")
     out.add_argument("--export", type=Path, metavar="FILE.npz", help="per-frame arrays of the run")
-    out.add_argument("--export-glb", type=Path, metavar="FILE.glb", help="an animated glTF of the run")
+    out.add_argument("--export-glb", type=Path, metavar="FILE.glb",
+                     help="an animated glTF of the run: anny's skinned body on its fitted skeleton")
+    out.add_argument("--export-bvh", type=Path, metavar="FILE.bvh",
+                     help="the run's skeleton animation (anny's rig fitted to the meshes) as BVH")
+    out.add_argument("--smooth-skeleton", action="store_true",
+                     help="One Euro smoothing of the exported skeleton's rotations (--export-bvh/--export-glb)")
     out.add_argument("--benchmark", action="store_true", help="headless FPS benchmark against detector only")
     out.add_argument("--benchmark-json", type=Path, metavar="FILE", help="write the benchmark as JSON")
     p.add_argument("--verbose", action="store_true", help="debug logging (tracebacks of stage failures)")
@@ -132,8 +137,11 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("--benchmark-json needs --benchmark")
     if args.model_path and args.body_model == "anny":
         parser.error("--model-path is for --body-model smpl/smplx (anny ships with its package)")
+    if args.export_bvh and args.body_model != "anny":
+        parser.error("--export-bvh needs the anny body model (its rig is what is fitted)")
     for flag, path, suffix in (("--record", args.record, ".mp4"), ("--export", args.export, ".npz"),
-                               ("--export-glb", args.export_glb, ".glb"), ("--benchmark-json", args.benchmark_json, ".json")):
+                               ("--export-glb", args.export_glb, ".glb"), ("--export-bvh", args.export_bvh, ".bvh"),
+                               ("--benchmark-json", args.benchmark_json, ".json")):
         if path is None:
             continue
         if path.suffix.lower() != suffix:
@@ -175,7 +183,7 @@ def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     from realtime.targets import OutputError, check_targets
 
     outputs = {"--record": args.record, "--export": args.export, "--export-glb": args.export_glb,
-               "--save-meshes": args.save_meshes, "--benchmark-json": args.benchmark_json}
+               "--export-bvh": args.export_bvh, "--save-meshes": args.save_meshes, "--benchmark-json": args.benchmark_json}
     inputs = {"--video": args.video, "--images": args.images, "--weights": args.weights, "--model-path": args.model_path}
     try:
         check_targets(outputs, inputs, folders=("--save-meshes",))
@@ -258,7 +266,8 @@ def run(args: argparse.Namespace) -> int:
                 render.window = OverlayWindow()
                 render.viewer = MeshViewer(faces)
             render.outputs = Outputs(faces, num_vertices, source.fps, args.record, args.save_meshes,
-                                     args.export, args.export_glb)
+                                     args.export, args.export_glb, export_bvh=args.export_bvh,
+                                     skinned_glb=args.body_model == "anny", smooth_skeleton=args.smooth_skeleton)
             cleanup.callback(render.outputs.close)
             cleanup.callback(finalising.begin)  # the first cleanup: nothing can cut finalisation short
         except BaseException:

@@ -168,8 +168,15 @@ def _finish_glb(folder: Path, manifest: dict, dst: Path) -> int | None:
     return len(meta)
 
 
+def _finish_skeleton(folder: Path, manifest: dict, dst: Path) -> int | None:
+    from realtime.skeleton_export import finish_skeleton  # fits anny's rig: imported when used
+
+    return finish_skeleton(folder, manifest, dst)
+
+
 FINISHERS: dict[str, Callable[[Path, dict, Path], int | None]] = {
     "npz": _finish_npz, "mp4": _finish_mp4, "glb": _finish_glb,
+    "bvh": _finish_skeleton, "skinned_glb": _finish_skeleton,  # realtime.skeleton_export
 }
 
 
@@ -527,6 +534,9 @@ class Outputs:
         save_meshes: Path | None = None,
         export: Path | None = None,
         export_glb: Path | None = None,
+        export_bvh: Path | None = None,
+        skinned_glb: bool = False,
+        smooth_skeleton: bool = False,
     ) -> None:
         self.writers: list = []
         self.frames = self.with_person = self.with_mesh = 0
@@ -537,8 +547,12 @@ class Outputs:
                 self.writers.append(MeshSaver(save_meshes, faces))
             if export:
                 self.writers.append(NpzExporter(export, faces, num_vertices))
-            if export_glb:
+            if export_glb and not skinned_glb:
                 self.writers.append(GlbExporter(export_glb, faces, num_vertices, fps))
+            if export_bvh or (export_glb and skinned_glb):  # anny's rig fitted to the meshes
+                from realtime.skeleton_export import skeleton_writers
+
+                self.writers += skeleton_writers(fps, export_bvh, export_glb if skinned_glb else None, smooth_skeleton)
         except BaseException:
             self.close()  # no frame yet: removes the .parts folders made so far, touches no output
             raise

@@ -94,7 +94,7 @@ class FitSettings:
     rest_weight: float = 0.01  # pull of each bone toward zero rotation (metres per unit of |R - I|)
     damping: float = 1e-3  # initial LM damping (times the diagonal of J^T J)
     tolerance_mm: float = 0.01  # stop when an accepted step improves the RMS error less than this
-    retry_mm: float = 40.0  # a warm fit worse than this is redone from a cold start (the better is kept)
+    retry_mm: float = 40.0  # a warm fit worse than this (and 1.5x its start) is redone cold, the better kept
 
 
 @contextmanager
@@ -377,7 +377,8 @@ class SkeletonFitter:
         subset) and ``joints`` (17, 3) COCO-17, camera frame, metres.
 
         From ``warm`` (the previous frame) if given; a warm fit that ends worse than
-        ``settings.retry_mm`` is redone from a cold start and the better one kept.
+        ``settings.retry_mm`` and 1.5 times the previous frame's error (a jump the warm start did not
+        follow) is redone from a cold start and the better one kept.
         """
         with single_threaded():
             return self._fit(vertices, joints, warm, iterations)
@@ -391,7 +392,7 @@ class SkeletonFitter:
         else:
             frame = self._lm(warm.copy(), target, weights, self._points, iterations or s.iterations)
         frame.error_mm, frame.joint_error_mm = self._errors(frame, target, weights)
-        if warm is not None and frame.error_mm > s.retry_mm:
+        if warm is not None and frame.error_mm > max(s.retry_mm, 1.5 * warm.error_mm):  # worse than it was
             cold = self._fit(target[: len(self.vertex_ids)], joints, None, None)
             if cold.error_mm < frame.error_mm:
                 return cold
