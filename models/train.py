@@ -1,23 +1,47 @@
-"""Train HMDiff on the synthetic world: ``python -m models.train --data DIR --out runs/NAME``.
+"""Train HMDiff on the synthetic world: ``python -m models.train (--data DIR | --stream) --out runs/NAME``.
 
 Detector-like corruption and the heatmap prior are drawn on the fly for every batch, so each epoch
 sees new noise, occlusions and swaps. Periodic validation (MPJPE of the recovered joints, 5 DDIM
 steps, no DAT), checkpoints with their config, exponential moving average of the weights, resume
 (``--resume``), seeded. Presets: ``--preset cpu`` (useful model in under an hour on 2 cores) and
 ``--preset gpu`` (a larger model and batch for a CUDA machine).
+
+Data: ``--data DIR`` samples a set written by ``python -m models.synth``; ``--stream`` generates
+every batch on the fly on the training device (``models.training_stream``: fresh poses, shapes,
+cameras; no disk reads; ``--mocap-fraction`` of real mocap poses from ``models.synth.mocap``;
+``--stream-workers K`` draws them in K CPU processes ahead of the step, e.g. on a GPU machine)
+and validates on a fixed seeded stream set, or on DIR's held-out tail when ``--data DIR`` is
+given too.
+
+Multi-process (DistributedDataParallel), one command from one process to many GPUs or nodes::
+
+    torchrun --nproc_per_node N -m models.train --stream --out runs/NAME [--device cuda] ...
+    torchrun --nnodes M --node_rank R --master_addr HOST --master_port 29500 --nproc_per_node N \
+        -m models.train --stream --out runs/NAME --device cuda ...
+
+gloo on CPU, NCCL on CUDA (process i of a node on ``cuda:LOCAL_RANK``), chosen from ``--device``.
+``--batch`` is per process (the optimiser sees N x batch samples a step; the learning rate is
+not rescaled); each rank trains on its own stream shard (``--stream``: keys ``(seed, rank,
+step)``; ``--data``: index draws seeded ``seed + rank``); only rank 0 validates, logs and writes
+checkpoints, and each validation records ``replica_max_abs_diff`` (max |w_rank - w_0| over all
+weights, 0 when the replicas agree). Plain ``python -m models.train`` is one process, unchanged.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import dataclasses
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, HMDiffConfig, load_hmdiff
@@ -69,15 +93,23 @@ def lr_at(step: int, progress: float, base: float, warmup: int = 300) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def training_loss(model: HMDiff, batch, generator: torch.Generator, joint_weight: float = 2.0) -> torch.Tensor:
-    """x0-prediction loss at a uniformly drawn diffusion step; joints weigh ``joint_weight``."""
+def training_loss(model: HMDiff, batch, generator: torch.Generator, joint_weight: float = 2.0,
+                  predict=None) -> torch.Tensor:
+    """x0-prediction loss at a uniformly drawn diffusion step; joints weigh ``joint_weight``.
+
+    ``predict(h_k, k, prior)``: the network call (default ``model.net`` on ``model.condition``;
+    a ``DistributedDataParallel`` wrapper of it in multi-process runs). ``generator`` is a CPU one.
+    """
     h0 = batch.h0
-    k = torch.randint(1, model.schedule.num_steps + 1, (h0.shape[0],), generator=generator)
-    noise = torch.randn(h0.shape, generator=generator)
+    k = torch.randint(1, model.schedule.num_steps + 1, (h0.shape[0],), generator=generator).to(h0.device)
+    noise = torch.randn(h0.shape, generator=generator).to(h0.device)
     h_k = model.schedule.q_sample(h0, k, noise)
-    pred = model.net(h_k, k, model.condition(batch.prior))
+    if predict is None:
+        pred = model.net(h_k, k, model.condition(batch.prior))
+    else:
+        pred = predict(h_k, k, batch.prior)
     err = (pred - h0).square().sum(-1)
-    weights = torch.ones(h0.shape[1])
+    weights = torch.ones(h0.shape[1], device=h0.device)
     weights[-model.layout.num_joints :] = joint_weight
     return (err * weights).sum(1).mean() / weights.sum()
 
@@ -98,9 +130,107 @@ def validate(model: HMDiff, batches: list) -> dict:
     return {"mpjpe_mm": float(torch.cat(errs).mean() * 1000), "regress_mpjpe_mm": float(torch.cat(reg_errs).mean() * 1000)}
 
 
+# ---------------------------------------------------------------------------------------------
+# Multi-process training (torchrun + DistributedDataParallel)
+
+
+@dataclass
+class Distributed:
+    """This process's place in a torchrun job (a plain run: rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> Distributed:
+    """Join the job torchrun describes in the environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``,
+    ``MASTER_ADDR``/``PORT``): NCCL with ``cuda:LOCAL_RANK`` for a CUDA ``device``, else gloo.
+    Without torchrun (``WORLD_SIZE`` unset or 1): one process on ``device``, no process group."""
+    dev = torch.device(device)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Distributed(device=dev)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Distributed(rank=dist.get_rank(), world_size=dist.get_world_size(), device=dev)
+
+
+class _Prediction(torch.nn.Module):
+    """``net(h_k, k, condition(prior))`` as one module: what DDP wraps (the denoiser's parameters only)."""
+
+    def __init__(self, model: HMDiff) -> None:
+        super().__init__()
+        self.net = model.net
+        self.condition = model.condition  # a bound method: not a submodule, no extra state
+
+    def forward(self, h_k: torch.Tensor, k: torch.Tensor, prior) -> torch.Tensor:
+        return self.net(h_k, k, self.condition(prior))
+
+
+def data_parallel(model: HMDiff, info: Distributed):
+    """The ``predict`` for ``training_loss``: None in one process, else a DDP module that averages
+    gradients over the ranks during backward (and broadcast rank 0's weights when built)."""
+    if info.world_size == 1:
+        return None
+    ids = [info.device.index] if info.device.type == "cuda" else None
+    return DistributedDataParallel(_Prediction(model), device_ids=ids)
+
+
+def replica_max_diff(net: torch.nn.Module, info: Distributed) -> float:
+    """Max |w - w_rank0| over all weights and ranks (collective: every rank calls it); 0 in one process."""
+    if info.world_size == 1:
+        return 0.0
+    flat = torch.nn.utils.parameters_to_vector(net.parameters()).detach()
+    ref = flat.clone()
+    dist.broadcast(ref, 0)
+    diff = (flat - ref).abs().max()
+    dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+    return float(diff)
+
+
+def mean_over_ranks(value: torch.Tensor, info: Distributed) -> float:
+    """The mean of a scalar over the ranks (collective)."""
+    if info.world_size == 1:
+        return float(value)
+    value = value.detach().clone().reshape(1)
+    dist.all_reduce(value)
+    return float(value) / info.world_size
+
+
+def from_rank0(value: float, info: Distributed) -> float:
+    """Rank 0's value of a float, on every rank (collective), e.g. a wall-clock progress."""
+    if info.world_size == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=info.device)
+    dist.broadcast(t, 0)
+    return float(t)
+
+
+def _to_device(batch, device: torch.device):
+    """A batch (``models.training_data.Batch``) with every tensor (and the prior) on ``device``."""
+    if batch.coarse.device == device:
+        return batch
+    return dataclasses.replace(batch, **{f.name: None if (v := getattr(batch, f.name)) is None else v.to(device)
+                                          for f in dataclasses.fields(batch)})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="dataset folder written by python -m models.synth")
+    parser.add_argument("--data", help="dataset folder written by python -m models.synth (with --stream: "
+                                       "validate on its held-out tail)")
+    parser.add_argument("--stream", action="store_true", help="generate the training batches on the fly "
+                                                              "(models.training_stream) instead of reading --data")
+    parser.add_argument("--mocap-fraction", type=float, default=0.0,
+                        help="--stream: share of real mocap poses (needs models.synth.mocap.sample_mocap_poses)")
+    parser.add_argument("--stream-workers", type=int, default=0,
+                        help="--stream: CPU worker processes (per rank) that draw poses, shapes, bodies and cameras "
+                             "ahead of the training step (0: in the training process); same batches")
     parser.add_argument("--out", required=True, help="run folder (checkpoints, log)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--iterations", type=int, help="override the preset's iterations")
@@ -116,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--max-minutes", type=float, default=0, help="stop (and checkpoint) after this long")
     args = parser.parse_args(argv)
+    if not args.stream and not args.data:
+        parser.error("one of --data DIR or --stream is required")
 
     preset = copy.copy(PRESETS[args.preset])
     preset.iterations = args.iterations or preset.iterations
@@ -124,10 +256,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    info = init_distributed(args.device)
+    try:
+        return _train(args, preset, info)
+    finally:
+        if info.world_size > 1:
+            dist.destroy_process_group()
+
+
+def _train(args: argparse.Namespace, preset: Preset, info: Distributed) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    val_data = None
     try:
-        data = SyntheticBatches(args.data, val_size=args.val_size, seed=args.seed)
+        if args.stream:
+            from models.synth.corruption import simulate_world
+            from models.training_stream import TrainingStream
+
+            data = TrainingStream(seed=args.seed, device=info.device, rank=info.rank, world_fn=simulate_world,
+                                  mocap_fraction=args.mocap_fraction, val_size=args.val_size,
+                                  workers=args.stream_workers)
+            if args.data and info.main:
+                val_data = SyntheticBatches(args.data, val_size=args.val_size, seed=args.seed)
+        else:
+            data = SyntheticBatches(args.data, val_size=args.val_size, seed=args.seed + info.rank)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -145,11 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         preset.dim, preset.depth, preset.heads, preset.group_size = net.dim, net.depth, net.heads, net.group_size
     else:
         model = build_model(data, preset)
-    model = model.to(args.device)
+    model = model.to(info.device)
     data.layout = model.layout
+    predict = data_parallel(model, info)  # multi-process: broadcasts rank 0's initial weights
     ema = copy.deepcopy(model.net).eval()
     opt = torch.optim.AdamW(model.net.parameters(), lr=preset.lr, weight_decay=0.01)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed + 7919 * info.rank)  # diffusion steps and noise, per rank
     start, history = 0, []
     if args.resume and (out / "last.pt").is_file():
         try:  # tensors and plain data only: a last.pt that names anything else is refused unrun
@@ -161,23 +314,34 @@ def main(argv: list[str] | None = None) -> int:
         model.net.load_state_dict(state["net"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
-        gen.set_state(state["generator"])
+        if info.main:
+            gen.set_state(state["generator"])
+        else:  # only rank 0's generator is saved: the others restart theirs from (seed, rank, step)
+            gen.manual_seed(args.seed + 7919 * info.rank + 104729 * state["step"])
         data.set_state(state["data"])
         start, history = state["step"], state["history"]
-        print(f"resumed from step {start}")
+        if info.main:
+            print(f"resumed from step {start}")
 
-    val_batches = data.validation_batches(preset.batch)
+    val_batches = []
+    if info.main:  # only rank 0 validates
+        source = data if val_data is None else val_data
+        source.layout = model.layout
+        val_batches = [_to_device(b, info.device) for b in source.validation_batches(preset.batch)]
     t0 = time.time()
-    bar = tqdm(range(start, preset.iterations), initial=start, total=preset.iterations, desc="train")
-    step = start
+    bar = tqdm(range(start, preset.iterations), initial=start, total=preset.iterations, desc="train",
+               disable=not info.main)
+    step, loss_sum, loss_count = start, torch.zeros((), device=info.device), 0
     for step in bar:
         # The schedule ends at the last iteration or at --max-minutes, whichever comes first.
         progress = step / preset.iterations
         if args.max_minutes:
             progress = max(progress, (time.time() - t0) / (args.max_minutes * 60) + start / preset.iterations)
+            progress = from_rank0(progress, info)  # every rank stops at the same step
         for group in opt.param_groups:
             group["lr"] = lr_at(step, progress, preset.lr)
-        loss = training_loss(model, data.train_batch(preset.batch), gen)
+        loss = training_loss(model, _to_device(data.train_batch(preset.batch), info.device), gen, predict=predict)
+        loss_sum, loss_count = loss_sum + loss.detach(), loss_count + 1
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.net.parameters(), 1.0)
@@ -186,23 +350,38 @@ def main(argv: list[str] | None = None) -> int:
             decay = min(0.999, (1 + step) / (10 + step))
             for pe, p in zip(ema.parameters(), model.net.parameters()):
                 pe.lerp_(p, 1 - decay)
-        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if info.main:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
         last = step + 1 == preset.iterations or progress >= 1.0
         if (step + 1) % args.val_every == 0 or last:
-            live = model.net.state_dict()
+            # Collectives first, on every rank; then rank 0 alone validates and writes.
+            loss_avg = mean_over_ranks(loss_sum / max(loss_count, 1), info)
+            replica_diff = replica_max_diff(model.net, info)
+            loss_sum, loss_count = torch.zeros((), device=info.device), 0
+            if not info.main:
+                if last:
+                    break
+                continue
+            live = {k: v.clone() for k, v in model.net.state_dict().items()}  # state_dict() aliases the weights
             model.net.load_state_dict(ema.state_dict())
-            metrics = {"step": step + 1, "loss": loss.item(), "minutes": (time.time() - t0) / 60, **validate(model, val_batches)}
+            metrics = {"step": step + 1, "loss": loss.item(), "loss_avg": loss_avg, "minutes": (time.time() - t0) / 60,
+                       **validate(model, val_batches)}
+            if info.world_size > 1:
+                metrics |= {"world_size": info.world_size, "replica_max_abs_diff": replica_diff}
             history.append(metrics)
             tqdm.write(json.dumps(metrics))
-            model.save(out / "model.pt", extra={"history": history, "preset": preset.__dict__, "data": str(args.data),
-                                                  "init": args.init})
+            source = {"stream": True, "mocap_fraction": args.mocap_fraction, "val_data": args.data} if args.stream \
+                else str(args.data)
+            model.save(out / "model.pt", extra={"history": history, "preset": preset.__dict__, "data": source,
+                                                  "init": args.init, "world_size": info.world_size})
             model.net.load_state_dict(live)
             torch.save({"net": live, "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step + 1,
                         "generator": gen.get_state(), "data": data.get_state(), "history": history}, out / "last.pt")
             (out / "history.json").write_text(json.dumps(history, indent=1))
         if last:
             break
-    print(f"done: {out / 'model.pt'} (EMA weights) after {step + 1} steps")
+    if info.main:
+        print(f"done: {out / 'model.pt'} (EMA weights) after {step + 1} steps")
     return 0
 
 
