@@ -47,7 +47,7 @@ from tqdm import tqdm
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, HMDiffConfig, load_hmdiff
 from models.hmdiff.denoiser import DenoiserConfig
 from models.hmdiff.state import StateLayout, spatial_token_order
-from models.training_data import SyntheticBatches
+from models.training_data import MixedBatches, SyntheticBatches
 
 
 @dataclass
@@ -81,9 +81,20 @@ def build_model(data: SyntheticBatches, preset: Preset) -> HMDiff:
     assert len(coarse.indices) == data.num_coarse
     denoiser = DenoiserConfig(
         num_points=layout.num_points, group_size=preset.group_size, num_cond_joints=data.num_joints,
-        dim=preset.dim, depth=preset.depth, heads=preset.heads,
+        dim=preset.dim, depth=preset.depth, heads=preset.heads, world_condition=True,
     )
     return HMDiff(HMDiffConfig(denoiser=denoiser, layout=layout, dat=DATConfig()))
+
+
+def with_world_condition(model: HMDiff) -> HMDiff:
+    """``model`` with the 3D-prior input added to its joint tokens (zero at first: same outputs)."""
+    if model.config.denoiser.world_condition:
+        return model
+    config = dataclasses.replace(model.config, denoiser=dataclasses.replace(model.config.denoiser, world_condition=True))
+    grown = HMDiff(config)
+    missing, unexpected = grown.net.load_state_dict(model.net.state_dict(), strict=False)
+    assert not unexpected and all(name.startswith("world_in.") for name in missing), (missing, unexpected)
+    return grown.train()
 
 
 def lr_at(step: int, progress: float, base: float, warmup: int = 300) -> float:
@@ -231,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-workers", type=int, default=0,
                         help="--stream: CPU worker processes (per rank) that draw poses, shapes, bodies and cameras "
                              "ahead of the training step (0: in the training process); same batches")
+    parser.add_argument("--mediapipe-data", help="also train on this rendered set through MediaPipe's cached output "
+                                                 "(DIR/mediapipe.npz from scripts/build_mediapipe_cache.py)")
+    parser.add_argument("--mediapipe-share", type=float, default=0.3, help="share of each batch from --mediapipe-data")
     parser.add_argument("--out", required=True, help="run folder (checkpoints, log)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--iterations", type=int, help="override the preset's iterations")
@@ -280,6 +294,10 @@ def _train(args: argparse.Namespace, preset: Preset, info: Distributed) -> int:
                 val_data = SyntheticBatches(args.data, val_size=args.val_size, seed=args.seed)
         else:
             data = SyntheticBatches(args.data, val_size=args.val_size, seed=args.seed + info.rank)
+        if args.mediapipe_data:  # a rendered set with MediaPipe's cached output: its real mistakes
+            seen = SyntheticBatches(args.mediapipe_data, val_size=1, seed=args.seed + 1 + info.rank,
+                                    mediapipe=str(Path(args.mediapipe_data) / "mediapipe.npz"))
+            data = MixedBatches([data, seen], [1 - args.mediapipe_share, args.mediapipe_share])
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -293,6 +311,7 @@ def _train(args: argparse.Namespace, preset: Preset, info: Distributed) -> int:
         if model.layout.num_coarse != data.num_coarse or model.layout.num_joints != data.num_joints:
             print(f"error: {args.init} does not fit the dataset's state size", file=sys.stderr)
             return 2
+        model = with_world_condition(model)
         net = model.config.denoiser  # the network is the checkpoint's, whatever the preset says
         preset.dim, preset.depth, preset.heads, preset.group_size = net.dim, net.depth, net.heads, net.group_size
     else:
