@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn
 
+from realtime.options import DEFAULTS, LiveOptions  # light: no torch, no MediaPipe
+
 if TYPE_CHECKING:
     from realtime.sources import Source
 
@@ -28,6 +30,7 @@ BACKENDS = ("auto", "eager", "compile", "onnx", "tensorrt")  # models.hmdiff.bac
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 BENCHMARK_DEFAULT_FRAMES = 300  # for endless sources (camera, synthetic) without --max-frames
+WARMUP_NOTICE_S = 10.0  # a warm-up slower than this says why (the kernels' first compilation)
 # Sane ranges of the numeric arguments (argparse already refused non-numbers, non-finite and <= 0);
 # --steps / --warm-steps are bounded by the diffusion schedule instead (check_steps).
 RANGES = {
@@ -76,28 +79,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=_positive(float), help="camera frame rate; playback rate of images/synthetic")
     p.add_argument("--every-frame", action="store_true",
                    help="process every frame of a video or the synthetic source (no pacing, no drops)")
-    p.add_argument("--process-width", type=_positive(int), default=640, help="resize frames to this width (640)")
+    p.add_argument("--process-width", type=_positive(int), default=DEFAULTS.process_width,
+                   help=f"resize frames to this width ({DEFAULTS.process_width})")
     p.add_argument("--max-frames", type=_positive(int), help="stop after this many source frames")
     cam = p.add_argument_group("camera intrinsics")
-    cam.add_argument("--fov", type=float, default=60.0, help="horizontal field of view, degrees (60)")
+    cam.add_argument("--fov", type=float, default=DEFAULTS.fov_deg,
+                     help=f"horizontal field of view, degrees ({DEFAULTS.fov_deg:g})")
     cam.add_argument("--focal", type=_positive(float), help="focal length in source pixels (overrides --fov)")
     model = p.add_argument_group("model")
     model.add_argument("--weights", type=Path, help="HMDiff checkpoint (default: the shipped weights)")
     model.add_argument("--body-model", choices=("anny", "smpl", "smplx"), default="anny")
     model.add_argument("--model-path", type=Path, help="SMPL/SMPL-X model file for --body-model smpl/smplx")
-    model.add_argument("--steps", type=_positive(int), default=5, help="DDIM steps from noise, cold start (5)")
-    model.add_argument("--warm-steps", type=_positive(int), default=2,
-                       help="DDIM steps of a warm-started frame, from the re-noised previous mesh (2)")
-    model.add_argument("--hypotheses", type=_positive(int), default=1, help="samples per frame; >1 colours uncertainty")
+    model.add_argument("--steps", type=_positive(int), default=DEFAULTS.steps,
+                       help=f"DDIM steps from noise, cold start ({DEFAULTS.steps})")
+    model.add_argument("--warm-steps", type=_positive(int), default=DEFAULTS.warm_steps,
+                       help=f"DDIM steps of a warm-started frame, from the re-noised previous mesh ({DEFAULTS.warm_steps})")
+    model.add_argument("--hypotheses", type=_positive(int), default=DEFAULTS.hypotheses,
+                       help=f"samples per frame; >1 colours uncertainty ({DEFAULTS.hypotheses})")
     model.add_argument("--no-dat", action="store_true", help="no distribution-alignment guidance")
     model.add_argument("--no-warm-start", action="store_true", help="start every frame from noise")
-    model.add_argument("--jump-threshold", type=_positive(float), default=0.2,
-                       help="keypoint move, as a fraction of the box, that restarts from noise (0.2)")
+    model.add_argument("--jump-threshold", type=_positive(float), default=DEFAULTS.jump_threshold,
+                       help=f"keypoint move, as a fraction of the box, that restarts from noise ({DEFAULTS.jump_threshold:g})")
     model.add_argument("--smooth", action="store_true", help="One Euro smoothing of vertices and joints")
     model.add_argument("--backend", choices=BACKENDS, default="auto",
                        help="denoiser backend: auto picks the fastest available (onnx on CPU, tensorrt then "
                             "compile on CUDA); one that cannot load falls back to eager")
     model.add_argument("--device", default="auto", help="torch device for the model: auto (cuda if present), cpu, cuda")
+    model.add_argument("--no-warmup", action="store_true",
+                       help="skip the warm-up (first calls of MediaPipe, the kernels and the denoiser on a dummy "
+                            "frame before the first real one)")
     out = p.add_argument_group("outputs")
     out.add_argument("--no-display", action="store_true", help="headless: no windows")
     out.add_argument("--record", type=Path, metavar="FILE.mp4", help="the overlay video")
@@ -199,11 +209,11 @@ def source_factory(args: argparse.Namespace) -> Callable[[], Source]:
     if args.video is not None:
         return functools.partial(sources.VideoSource, args.video, **common)
     if args.images is not None:
-        return functools.partial(sources.ImageFolderSource, args.images, fps=args.fps or 30.0, **common)
+        return functools.partial(sources.ImageFolderSource, args.images, fps=args.fps or DEFAULTS.fps, **common)
     camera = functools.partial(sources.CameraSource, args.camera or 0, args.width, args.height, args.fps, **common)
     if args.camera is not None:
         return camera
-    synthetic = functools.partial(sources.SyntheticSource, fps=args.fps or 30.0, **common)
+    synthetic = functools.partial(sources.SyntheticSource, fps=args.fps or DEFAULTS.fps, **common)
     if args.synthetic:
         return synthetic
     try:
@@ -235,9 +245,41 @@ def load_model(args: argparse.Namespace):
     return model, body.faces.cpu().numpy(), body.num_vertices
 
 
+def live_options(args: argparse.Namespace, source: Source) -> LiveOptions:
+    """The runtime options of the arguments; photos (a source of unrelated frames) are detected
+    each on its own (MediaPipe's static image mode), streams are tracked."""
+    return LiveOptions(
+        static_image_mode=source.independent, fov_deg=args.fov, focal_px=args.focal, steps=args.steps,
+        warm_steps=args.warm_steps, hypotheses=args.hypotheses, dat=not args.no_dat, warm_start=not args.no_warm_start,
+        jump_threshold=args.jump_threshold, smooth=args.smooth, weights=args.weights, backend=args.backend,
+        device=args.device, fps=args.fps or DEFAULTS.fps, process_width=args.process_width, warmup=not args.no_warmup,
+    )
+
+
+def warm_up(live, options: LiveOptions, detect_only: bool = False) -> None:
+    """Every first call before the first real frame (see ``LiveRecovery.warmup``), timed in one line."""
+    if not options.warmup:
+        return
+    import threading
+    import time
+
+    start = time.perf_counter()
+    size = (options.process_width, round(options.process_width * 3 / 4))
+    slow = threading.Timer(WARMUP_NOTICE_S, log.info, ("warming up: the first run after set-up compiles the kernels "
+                                                       "once (up to a minute on two cores) ...",))
+    slow.daemon = True
+    slow.start()
+    try:
+        parts = live.warmup(size, detect_only=detect_only)
+    finally:
+        slow.cancel()
+    log.info("warmed up in %.1f s (%s)", time.perf_counter() - start,
+             ", ".join(f"{name} {ms / 1e3:.1f} s" for name, ms in parts.items()))
+
+
 def run(args: argparse.Namespace) -> int:
     """Open the source, load the models, run the pipeline (or the benchmark), finalise outputs."""
-    from realtime.render import MeshViewer, OverlayWindow, RenderStage, display_problem
+    from realtime.render import RenderStage, display_problem
 
     headless = args.no_display or args.benchmark
     if not headless and display_problem():
@@ -250,21 +292,18 @@ def run(args: argparse.Namespace) -> int:
         finalising = deferred("finishing the outputs")  # stop signals wait from its begin to its end
         cleanup.callback(finalising.end)
         try:
-            from models.landmarks import PoseDetector
-            from realtime.detect import DetectStage
+            from realtime.live import LiveRecovery
             from realtime.outputs import Outputs
             from realtime.pipeline import Pipeline
-            from realtime.prior import Intrinsics, PriorStage
-            from realtime.recovery import RecoverStage
 
             model, faces, num_vertices = load_model(args)
-            detector = PoseDetector(static_image_mode=False)
-            cleanup.callback(detector.close)
+            options = live_options(args, source)
+            live = LiveRecovery(options, model=model)
+            cleanup.callback(live.close)
             render = RenderStage()
             cleanup.callback(render.close)
             if not headless:
-                render.window = OverlayWindow()
-                render.viewer = MeshViewer(faces)
+                render.open_windows(faces)  # side by side; m / o toggle them
             render.outputs = Outputs(faces, num_vertices, source.fps, args.record, args.save_meshes,
                                      args.export, args.export_glb, export_bvh=args.export_bvh,
                                      skinned_glb=args.body_model == "anny", smooth_skeleton=args.smooth_skeleton)
@@ -273,15 +312,14 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             source.close()
             raise
-        stages = [
-            ("detect", DetectStage(detector)),
-            ("prior", PriorStage(Intrinsics(args.fov, args.focal))),
-            ("diffusion", RecoverStage(model, args.steps, args.hypotheses, dat=not args.no_dat, warm_steps=args.warm_steps,
-                                       warm_start=not args.no_warm_start, smooth=args.smooth,
-                                       jump_threshold=args.jump_threshold)),
-        ]
+        try:
+            warm_up(live, options)
+        except BaseException:
+            source.close()
+            raise
+        stages = live.stages()
         if args.benchmark:
-            return run_benchmark(args, source, make_source, stages, render)
+            return run_benchmark(args, source, make_source, stages, render, options)
         summary = Pipeline(source, stages, render, max_frames=args.max_frames).run()
         outputs = render.outputs
     say(f"{summary.frames} frames in {summary.elapsed_s:.1f} s ({summary.frames / max(summary.elapsed_s, 1e-9):.1f} FPS): "
@@ -292,19 +330,17 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if summary.reason == "interrupted" else 0
 
 
-def run_benchmark(args: argparse.Namespace, source, make_source, stages, render) -> int:
-    """The full pipeline, then a detector-only run of a fresh copy of the same source."""
-    from models.landmarks import PoseDetector
+def run_benchmark(args: argparse.Namespace, source, make_source, stages, render, options: LiveOptions) -> int:
+    """The full pipeline, then a detector-only run of a fresh copy of the same source (both warmed
+    up alike unless --no-warmup)."""
     from realtime.benchmark import compare, format_table, measure
-    from realtime.detect import DetectStage
+    from realtime.live import LiveRecovery
 
     max_frames = args.max_frames or (None if source.length else BENCHMARK_DEFAULT_FRAMES)
     full = measure(source, stages, render, max_frames)
-    detector = PoseDetector(static_image_mode=False)
-    try:
-        detector_only = measure(make_source().open(), [("detect", DetectStage(detector))], lambda record: True, max_frames)
-    finally:
-        detector.close()
+    with LiveRecovery(options) as detector:
+        warm_up(detector, options, detect_only=True)
+        detector_only = measure(make_source().open(), detector.stages(detect_only=True), lambda record: True, max_frames)
     result = compare(full, detector_only)
     print(format_table(result))
     if args.benchmark_json:  # a complete file or none: written aside, then renamed over

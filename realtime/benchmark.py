@@ -1,4 +1,10 @@
-"""FPS benchmark: the full pipeline against a detector-only run on the same source."""
+"""FPS benchmark: the full pipeline against a detector-only run on the same source.
+
+Besides throughput, latency and per-stage times it reports the start-up: the share of the first
+:data:`FIRST_FRAMES` source frames that were dropped (never rendered) against the share of the
+frames after them, so that a stall at start (first calls of MediaPipe, Numba, ONNX Runtime,
+torch) shows up instead of averaging away.
+"""
 from __future__ import annotations
 
 import time
@@ -11,6 +17,8 @@ from realtime.pipeline import Pipeline, RunSummary, Sink, Stage
 from realtime.record import FrameRecord
 from realtime.sources import Source
 
+FIRST_FRAMES = 30  # the first second at 30 frames/s
+
 
 class Collector:
     """Wraps a sink and keeps, per rendered frame, the latency from capture and per-stage ms."""
@@ -21,6 +29,7 @@ class Collector:
         self.stage_ms: dict[str, list[float]] = defaultdict(list)
         self.steps: list[int] = []
         self.warm = 0
+        self.indices: list[int] = []  # source frame index of every rendered frame
 
     def __call__(self, record: FrameRecord) -> bool:
         t0 = time.perf_counter()
@@ -30,6 +39,7 @@ class Collector:
         for name, ms in record.stage_ms.items():
             self.stage_ms[name].append(ms)
         self.stage_ms["render"].append((t1 - t0) * 1e3)
+        self.indices.append(record.frame.index)
         if record.mesh is not None:
             self.steps.append(record.mesh.steps_used)
             self.warm += record.mesh.warm
@@ -49,7 +59,27 @@ class Collector:
             "mesh_frames": len(self.steps),
             "steps_mean": round(float(np.mean(self.steps)), 2) if self.steps else None,
             "warm_fraction": round(self.warm / len(self.steps), 3) if self.steps else None,
+            "startup": self.startup(summary),
         }
+
+    def startup(self, summary: RunSummary, first: int = FIRST_FRAMES) -> dict:
+        """Frames not rendered (dropped as stale, or skipped) among the first ``first`` source
+        frames and among the rest, with their rates and the latency p95 of each part."""
+        total = summary.captured + summary.skipped  # source frames read
+        head = min(first, total)
+        index = np.asarray(self.indices, dtype=np.int64)
+        latency = np.asarray(self.latency_ms, dtype=np.float64)
+        out = {"first_frames": first}
+        for name, lo, hi in (("first", 0, head), ("rest", head, total)):
+            inside = (index >= lo) & (index < hi)
+            frames = hi - lo
+            missed = frames - int(inside.sum())
+            out[name] = {
+                "frames": frames, "dropped": missed,
+                "rate": round(missed / frames, 3) if frames else None,
+                "latency_p95_ms": round(float(np.percentile(latency[inside], 95)), 1) if inside.any() else None,
+            }
+        return out
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -64,6 +94,15 @@ def measure(source: Source, stages: Sequence[tuple[str, Stage]], sink: Sink, max
     collector = Collector(sink)
     summary = Pipeline(source, stages, collector, max_frames=max_frames).run()
     return collector.report(summary)
+
+
+def _drops(part: dict) -> str:
+    return "-" if not part["frames"] else f"{part['dropped']}/{part['frames']} ({100 * part['rate']:.0f}%)"
+
+
+def _p95s(startup: dict) -> str:
+    fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+    return f"{fmt(startup['first']['latency_p95_ms'])} / {fmt(startup['rest']['latency_p95_ms'])}"
 
 
 def compare(full: dict, detector: dict) -> dict:
@@ -93,6 +132,11 @@ def format_table(result: dict) -> str:
         ("DDIM steps per frame", "-" if full["steps_mean"] is None else f"{full['steps_mean']:.2f}", "-"),
         ("warm-started frames", "-" if full["warm_fraction"] is None else f"{100 * full['warm_fraction']:.0f}%", "-"),
     ]
+    if "startup" in full and "startup" in det:
+        n = full["startup"]["first_frames"]
+        rows += [(f"dropped, first {n} frames", _drops(full["startup"]["first"]), _drops(det["startup"]["first"])),
+                 (f"dropped, after frame {n}", _drops(full["startup"]["rest"]), _drops(det["startup"]["rest"])),
+                 (f"latency p95 ms, first {n} / after", _p95s(full["startup"]), _p95s(det["startup"]))]
     width = max(len(r[0]) for r in rows) + 2
     lines = [f"{'':{width}}{'full pipeline':>18}{'detector only':>18}"]
     lines += [f"{a:{width}}{b:>18}{c:>18}" for a, b, c in rows]

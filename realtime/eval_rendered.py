@@ -22,11 +22,12 @@ from models.body import load_body_model
 from models.body.joints import regressor
 from models.metrics import mpjpe, pa_mpjpe
 from models.synth.dataset import load_dataset
-from realtime.detect import DetectStage
+from realtime.live import LiveRecovery, load_model
+from realtime.options import DEFAULTS, LiveOptions
 from realtime.pipeline import Pipeline
-from realtime.prior import Intrinsics, PriorStage
-from realtime.recovery import RecoverStage
 from realtime.sources import ImageFolderSource
+
+COLD_STEPS = 10  # the cold-start reference of this evaluation (every frame from noise)
 
 
 @dataclass
@@ -38,11 +39,9 @@ class SequenceRun:
     found: np.ndarray  # (T,) bool
 
 
-def run_sequence(images: list[Path], focal: float, model, warm: bool, cold_steps: int, warm_steps: int,
-                 num_vertices: int, hypotheses: int = 1) -> SequenceRun:
-    """Run one sequence's frames (in order) through the live pipeline, frame-exact."""
-    from models.landmarks import PoseDetector
-
+def run_sequence(images: list[Path], focal: float, model, options: LiveOptions, num_vertices: int) -> SequenceRun:
+    """Run one sequence's frames (in order) through the live pipeline, frame-exact, tracked, with
+    ``options`` and the sequence's exact focal length."""
     count = len(images)
     run = SequenceRun(np.full((count, num_vertices, 3), np.nan, np.float32), np.zeros(count, int),
                       np.zeros(count, bool))
@@ -56,19 +55,13 @@ def run_sequence(images: list[Path], focal: float, model, warm: bool, cold_steps
     with tempfile.TemporaryDirectory() as folder:
         for i, image in enumerate(images):  # one folder per sequence, in frame order
             (Path(folder) / f"{i:05d}{image.suffix}").symlink_to(image.resolve())
-        detector = PoseDetector(static_image_mode=False)
-        try:
-            stages = [("detect", DetectStage(detector)), ("prior", PriorStage(Intrinsics(focal_px=focal))),
-                      ("diffusion", RecoverStage(model, steps=cold_steps, warm_steps=warm_steps, warm_start=warm,
-                                                     hypotheses=hypotheses))]
-            Pipeline(ImageFolderSource(folder).open(), stages, sink).run()
-        finally:
-            detector.close()
+        with LiveRecovery(options.replace(focal_px=focal, static_image_mode=False), model=model) as live:
+            Pipeline(ImageFolderSource(folder, independent=False).open(), live.stages(), sink).run()
     return run
 
 
-def evaluate(data_dir: str | Path, model, cold_steps: int = 10, warm_steps: int = 2,
-             limit: int | None = None, hypotheses: int = 1) -> dict[str, dict[str, float]]:
+def evaluate(data_dir: str | Path, model, cold_steps: int = COLD_STEPS, warm_steps: int = DEFAULTS.warm_steps,
+             limit: int | None = None, hypotheses: int = DEFAULTS.hypotheses) -> dict[str, dict[str, float]]:
     """Warm and cold runs of every sequence (up to ``limit``); scores over frames with a person.
 
     With ``hypotheses`` > 1 each frame's mesh is the mean of that many samples."""
@@ -81,8 +74,8 @@ def evaluate(data_dir: str | Path, model, cold_steps: int = 10, warm_steps: int 
         pred, gt, steps, found = [], [], [], []
         for s in sequences:
             images = [Path(p) for p in data["image_paths"][s]]
-            run = run_sequence(images, float(data["focal"][s][0]), model, warm, cold_steps, warm_steps,
-                               body.num_vertices, hypotheses)
+            options = DEFAULTS.replace(steps=cold_steps, warm_steps=warm_steps, warm_start=warm, hypotheses=hypotheses)
+            run = run_sequence(images, float(data["focal"][s][0]), model, options, body.num_vertices)
             pred.append(torch.as_tensor(run.vertices[run.found]))
             gt.append(torch.as_tensor(data["joints_h36m17"][s][run.found]))
             steps.append(run.steps[run.found][1:])  # after each sequence's first (cold) frame
@@ -100,20 +93,18 @@ def evaluate(data_dir: str | Path, model, cold_steps: int = 10, warm_steps: int 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from models.hmdiff import load_hmdiff
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a rendered sequence set")
     parser.add_argument("--weights", help="HMDiff checkpoint (default: the shipped weights)")
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--cold-steps", type=int, default=10)
-    parser.add_argument("--warm-steps", type=int, default=2)
-    parser.add_argument("--hypotheses", type=int, default=1, help="samples averaged per frame (1)")
+    parser.add_argument("--backend", default=DEFAULTS.backend)
+    parser.add_argument("--cold-steps", type=int, default=COLD_STEPS)
+    parser.add_argument("--warm-steps", type=int, default=DEFAULTS.warm_steps)
+    parser.add_argument("--hypotheses", type=int, default=DEFAULTS.hypotheses,
+                        help=f"samples averaged per frame ({DEFAULTS.hypotheses})")
     parser.add_argument("--limit", type=int, help="first N sequences only")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    model = load_hmdiff(args.weights)
-    model.use_backend(args.backend)
+    model = load_model(DEFAULTS.replace(weights=args.weights, backend=args.backend))
     results = evaluate(args.data, model, args.cold_steps, args.warm_steps, args.limit, args.hypotheses)
     print(f"warm start from step {model.config.warm_step}: {args.warm_steps} steps; cold: {args.cold_steps} steps; "
           f"{args.hypotheses} hypotheses a frame")

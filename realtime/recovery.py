@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from realtime.options import DEFAULTS, LiveOptions
 from realtime.record import FrameRecord, MeshResult
 from realtime.temporal import OneEuroFilter, is_jump
 
@@ -20,27 +21,40 @@ class RecoverStage:
     def __init__(
         self,
         model: object,
-        steps: int = 5,
-        hypotheses: int = 1,
-        dat: bool = True,
-        warm_start: bool = True,
-        smooth: bool = False,
-        jump_threshold: float = 0.2,
-        warm_steps: int = 2,
+        steps: int = DEFAULTS.steps,
+        hypotheses: int = DEFAULTS.hypotheses,
+        dat: bool = DEFAULTS.dat,
+        warm_start: bool = DEFAULTS.warm_start,
+        smooth: bool = DEFAULTS.smooth,
+        jump_threshold: float = DEFAULTS.jump_threshold,
+        warm_steps: int = DEFAULTS.warm_steps,
+        min_keypoint_confidence: float = DEFAULTS.min_keypoint_confidence,
     ) -> None:
         self.model, self.steps, self.hypotheses, self.dat = model, steps, hypotheses, dat
         self.warm_steps = warm_steps
         self.warm_start, self.jump_threshold = warm_start, jump_threshold
+        self.min_keypoint_confidence = min_keypoint_confidence
         self.filters = (OneEuroFilter(), OneEuroFilter()) if smooth else None
         self._h0 = None
         self._keypoints: np.ndarray | None = None
+
+    @classmethod
+    def from_options(cls, model: object, options: LiveOptions) -> "RecoverStage":
+        return cls(model, steps=options.steps, hypotheses=options.hypotheses, dat=options.dat,
+                   warm_start=options.warm_start, smooth=options.smooth, jump_threshold=options.jump_threshold,
+                   warm_steps=options.warm_steps, min_keypoint_confidence=options.min_keypoint_confidence)
+
+    def reset(self) -> None:
+        """Forget the track (the next frame starts cold)."""
+        self._h0, self._keypoints = None, None
 
     def _continues(self, record: FrameRecord) -> bool:
         """Whether this frame continues the previous one (same person, no cut, no jump)."""
         return (
             self._keypoints is not None
             and not record.cut
-            and not is_jump(self._keypoints, record.keypoints, record.confidence, self.jump_threshold)
+            and not is_jump(self._keypoints, record.keypoints, record.confidence, self.jump_threshold,
+                            self.min_keypoint_confidence)
         )
 
     def __call__(self, record: FrameRecord) -> None:

@@ -1,6 +1,10 @@
 """The render stage: overlay + HUD, the Open3D mesh window, the OpenCV overlay window, outputs."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import os
 import time
 from collections import deque
 
@@ -20,27 +24,70 @@ class RenderError(RuntimeError):
     """A window could not be opened; the message is one line for the user."""
 
 
+MESH_KEY, OVERLAY_KEY = "m", "o"  # toggle the mesh window / the overlay window (in either window)
+WINDOW_GAP_PX = 8
+TITLE_BAR_PX = 40  # room left above and below the windows for title bars and a panel
+QT_TOOLBAR_PX = 60  # OpenCV's Qt window: its toolbar and status bar
+
+
+def screen_size() -> tuple[int, int] | None:
+    """The X screen's size in pixels (through libX11), or None where it cannot be read."""
+    if not os.environ.get("DISPLAY"):
+        return None
+    try:
+        x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+        x11.XOpenDisplay.restype, x11.XOpenDisplay.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+        x11.XDefaultScreen.argtypes = [ctypes.c_void_p]
+        x11.XDisplayWidth.argtypes = x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        display = x11.XOpenDisplay(None)
+        if not display:
+            return None
+        try:
+            screen = x11.XDefaultScreen(display)
+            size = x11.XDisplayWidth(display, screen), x11.XDisplayHeight(display, screen)
+        finally:
+            x11.XCloseDisplay(display)
+    except (OSError, AttributeError):
+        return None
+    return size if min(size) > 0 else None
+
+
+def window_layout(screen: tuple[int, int] | None, aspect: float = 4 / 3,
+                  fallback: tuple[int, int] = (640, 480)) -> dict[str, tuple[int, int, int, int]]:
+    """(x, y, width, height) of the overlay (left) and the mesh window (right), side by side.
+
+    With a known screen each takes up to half its width (frames' ``aspect``, within its height);
+    else each gets ``fallback`` and the mesh window starts right of the overlay.
+    """
+    if screen is None:
+        width, height = fallback
+    else:
+        width = (screen[0] - 3 * WINDOW_GAP_PX) // 2
+        height = min(round(width / aspect), screen[1] - 2 * TITLE_BAR_PX)
+        width = min(width, round(height * aspect))
+    x0 = WINDOW_GAP_PX if screen is None else (screen[0] - 2 * width - WINDOW_GAP_PX) // 2
+    return {"overlay": (x0, TITLE_BAR_PX, width, height),
+            "mesh": (x0 + width + WINDOW_GAP_PX, TITLE_BAR_PX, width, height)}
+
+
 class MeshViewer:
     """An Open3D window whose one TriangleMesh is updated in place every frame.
 
     The camera sits at the video camera's origin looking down +z and follows the person's
     centroid. Vertices are coloured by uncertainty when the spread is non-zero. When the person
     is lost the last mesh fades to the background over ``fade_frames`` and is then hidden.
-    ``visible=False`` renders offscreen (EGL) for tests and headless machines.
+    ``visible=False`` renders offscreen (EGL) for tests and headless machines. :meth:`hide` closes
+    the window and :meth:`show` opens it again where it was, with the same mesh.
+    Keys pressed in it (``m``, ``o``) are collected in :attr:`keys` for the caller.
     """
 
     def __init__(self, faces: np.ndarray, visible: bool = True, width: int = 640, height: int = 720,
-                 fade_frames: int = 8) -> None:
+                 fade_frames: int = 8, left: int = 50, top: int = 50) -> None:
         import open3d as o3d
 
         self._o3d = o3d
-        self._vis = o3d.visualization.VisualizerWithKeyCallback()
-        if not self._vis.create_window("HMDiff live: mesh", width, height, visible=visible):
-            raise RenderError("could not open the Open3D mesh window")
-        for key in (ord("Q"), 256):  # Q, Esc (GLFW key codes)
-            self._vis.register_key_callback(key, self._on_quit)
-        self._vis.get_render_option().background_color = BACKGROUND_RGB
-        self._vis.get_render_option().mesh_show_back_face = True
+        self.geometry, self.visible_window = (left, top, width, height), visible
         self.mesh = o3d.geometry.TriangleMesh()
         self.mesh.triangles = o3d.utility.Vector3iVector(np.asarray(faces, np.int32))
         self.fade_frames = fade_frames
@@ -49,10 +96,44 @@ class MeshViewer:
         self._added = False
         self._lookat: np.ndarray | None = None
         self._quit = False
+        self.keys: list[str] = []
+        self._vis = None
+        self._open()
+
+    @property
+    def shown(self) -> bool:
+        return self._vis is not None
+
+    def _open(self) -> None:
+        o3d = self._o3d
+        left, top, width, height = self.geometry
+        vis = o3d.visualization.VisualizerWithKeyCallback()
+        if not vis.create_window("HMDiff live: mesh", width, height, left, top, visible=self.visible_window):
+            raise RenderError("could not open the Open3D mesh window")
+        for key in (ord("Q"), 256):  # Q, Esc (GLFW key codes)
+            vis.register_key_callback(key, self._on_quit)
+        for key in (MESH_KEY, OVERLAY_KEY):
+            vis.register_key_callback(ord(key.upper()), functools.partial(self._on_key, key))
+        vis.get_render_option().background_color = BACKGROUND_RGB
+        vis.get_render_option().mesh_show_back_face = True
+        self._vis, self._added = vis, False
 
     def _on_quit(self, vis: object) -> bool:
         self._quit = True
         return False
+
+    def _on_key(self, key: str, vis: object) -> bool:
+        self.keys.append(key)
+        return False
+
+    def hide(self) -> None:
+        if self._vis is not None:
+            self._vis.destroy_window()
+            self._vis = None
+
+    def show(self) -> None:
+        if self._vis is None:
+            self._open()
 
     def _show(self, mesh: MeshResult) -> None:
         if not len(self.mesh.vertices):  # first mesh: size the buffers once
@@ -67,7 +148,7 @@ class MeshViewer:
             self._colours = np.broadcast_to(MESH_RGB, mesh.vertices.shape)
         self._alpha = 1.0
         centroid = mesh.vertices.mean(0)  # followed smoothly; a reappearing person is jumped to
-        self._lookat = 0.8 * self._lookat + 0.2 * centroid if self._added else centroid
+        self._lookat = 0.8 * self._lookat + 0.2 * centroid if self._lookat is not None else centroid
 
     def update(self, mesh: MeshResult | None) -> bool:
         """Show ``mesh`` (or fade the last one if None); False once the user closed or quit."""
@@ -75,6 +156,8 @@ class MeshViewer:
             self._show(mesh)
         elif self._alpha > 0:
             self._alpha = max(0.0, self._alpha - 1.0 / self.fade_frames)
+        if self._vis is None:  # hidden: the state above keeps following
+            return not self._quit
         if self._colours is not None:
             np.asarray(self.mesh.vertex_colors)[:] = self._alpha * self._colours + (1 - self._alpha) * BACKGROUND_RGB
             if self._alpha > 0 and not self._added:
@@ -85,6 +168,8 @@ class MeshViewer:
                 self._added = False
             elif self._added:
                 self._vis.update_geometry(self.mesh)
+        if self._alpha == 0:
+            self._lookat = None
         if self._added:
             view = self._vis.get_view_control()
             view.set_lookat(self._lookat)
@@ -99,29 +184,57 @@ class MeshViewer:
         return (np.asarray(self._vis.capture_screen_float_buffer(do_render=True)) * 255).astype(np.uint8)
 
     def close(self) -> None:
-        self._vis.destroy_window()
+        self.hide()
 
 
 class OverlayWindow:
-    """The overlay in an OpenCV window; q or Esc (or closing it) asks to stop."""
+    """The overlay in an OpenCV window; q or Esc (or closing it) asks to stop. :meth:`hide` and
+    :meth:`show` close and reopen it where it was; ``m``/``o`` pressed in it go to :attr:`keys`."""
 
-    def __init__(self, title: str = "HMDiff live") -> None:
+    def __init__(self, title: str = "HMDiff live", geometry: tuple[int, int, int, int] | None = None) -> None:
         problem = display_problem()
         if problem:
             raise RenderError(problem)
         import cv2
 
-        self._cv2, self.title = cv2, title
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        self._cv2, self.title, self.geometry = cv2, title, geometry
+        self.keys: list[str] = []
+        self.shown = False
+        self.show_window()
+
+    def show_window(self) -> None:
+        cv2 = self._cv2
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+        if self.geometry is not None:
+            x, y, width, height = self.geometry
+            cv2.resizeWindow(self.title, width, height)
+            cv2.moveWindow(self.title, x, y)
+        self.shown = True
+
+    def hide(self) -> None:
+        if self.shown:
+            self._cv2.destroyWindow(self.title)
+            self._cv2.waitKey(1)
+            self.shown = False
 
     def show(self, image: np.ndarray) -> bool:
         cv2 = self._cv2
+        if not self.shown:
+            return True
+        if self.geometry is not None:  # OpenCV's Qt window shows images 1:1: fit it here
+            width, height = self.geometry[2], self.geometry[3] - QT_TOOLBAR_PX
+            scale = min(width / image.shape[1], height / image.shape[0])
+            if scale > 0 and abs(scale - 1) > 0.01:
+                size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         cv2.imshow(self.title, image)
         key = cv2.waitKey(1) & 0xFF
+        if chr(key).lower() in (MESH_KEY, OVERLAY_KEY):
+            self.keys.append(chr(key).lower())
         return key not in QUIT_KEYS and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
 
     def close(self) -> None:
-        self._cv2.destroyWindow(self.title)
+        self.hide()
 
 
 class HudStats:
@@ -167,7 +280,8 @@ class HudStats:
 class RenderStage:
     """The pipeline's sink: draws the overlay, updates the windows, writes the outputs.
 
-    Returns False (stop) once a window was closed or q/Esc pressed.
+    Returns False (stop) once a window was closed or q/Esc pressed. ``m`` and ``o`` (in either
+    window) hide or show the mesh window and the overlay window; the last one shown stays.
     """
 
     def __init__(self, outputs: Outputs | None = None, viewer: MeshViewer | None = None,
@@ -182,10 +296,35 @@ class RenderStage:
             keep_going &= self.viewer.update(record.mesh)
         if self.window is not None:
             keep_going &= self.window.show(record.overlay)
+        self._toggle()
         if self.outputs is not None:
             self.outputs.write(record)
         self.stats.update(record)
         return keep_going
+
+    def open_windows(self, faces: np.ndarray, aspect: float = 4 / 3) -> None:
+        """The overlay window (left) and the Open3D mesh window (right) side by side, sized from
+        the screen where it can be read (:func:`window_layout`)."""
+        layout = window_layout(screen_size(), aspect)
+        self.window = OverlayWindow(geometry=layout["overlay"])
+        x, y, width, height = layout["mesh"]
+        self.viewer = MeshViewer(faces, width=width, height=height, left=x, top=y)
+
+    def _toggle(self) -> None:
+        """Apply the m / o keys pressed in either window since the last frame."""
+        windows = {MESH_KEY: self.viewer, OVERLAY_KEY: self.window}
+        keys = [k for w in windows.values() if w is not None for k in w.keys]
+        for w in windows.values():
+            if w is not None:
+                w.keys.clear()
+        for key in keys:
+            target = windows[key]
+            if target is None:
+                continue
+            if not target.shown:
+                target.show() if target is self.viewer else target.show_window()
+            elif any(w is not None and w is not target and w.shown for w in windows.values()):
+                target.hide()  # never the last window: nothing would be left to take the keys
 
     def close(self) -> None:
         """Close the windows (outputs are closed by their owner)."""

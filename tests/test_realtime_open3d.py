@@ -66,3 +66,42 @@ def _synthetic_checks() -> list[bool]:
 def test_synthetic_source_renders_people_mediapipe_finds():
     found = in_fresh_process(_synthetic_checks)
     assert sum(found[:4]) >= 3 and sum(found[4:]) >= 3, found  # both sequences render a person
+
+
+def _sources_on_other_threads() -> list[float]:
+    """Two synthetic sources read from two threads, neither of which made the windows."""
+    import threading
+
+    import models.synth.render as render
+    from models.body.anny_body import configure_anny_cache
+    from realtime.sources import SyntheticSource
+
+    configure_anny_cache()
+    shares = []
+    original = render.Renderer.render
+
+    def counting(self, *args, **kwargs):
+        image, mask = original(self, *args, **kwargs)
+        shares.append(float(mask.mean()))  # the body's share of the image
+        return image, mask
+
+    render.Renderer.render = counting
+
+    def read(seed: int) -> None:
+        source = SyntheticSource(fps=10, sequence_s=0.3, seed=seed, every_frame=True).open()
+        for _ in zip(source.frames(), range(4)):
+            pass
+        source.close()
+
+    for seed in (1, 2):
+        thread = threading.Thread(target=read, args=(seed,))
+        thread.start()
+        thread.join()
+    return shares
+
+
+def test_synthetic_source_renders_from_any_thread():
+    """An Open3D EGL window renders only on the thread that created it (from another one every
+    pixel comes back as something else than the background); the source renders on its own."""
+    shares = in_fresh_process(_sources_on_other_threads)
+    assert len(shares) >= 8 and all(0.02 < s < 0.6 for s in shares), shares

@@ -1,0 +1,230 @@
+"""One object for one frame, the way MediaPipe's solutions read:
+
+    from realtime.live import LiveRecovery, LiveOptions
+
+    with LiveRecovery(LiveOptions(static_image_mode=True)) as live:
+        result = live.process(cv2.imread("photo.jpg"))
+        if result.mesh:
+            print(result.vertices.shape, result.joints.shape, result.timing_ms)
+
+:class:`LiveRecovery` owns the detector (MediaPipe Pose, static or tracking), the camera
+intrinsics, the HMDiff model and the warm-start state of one stream. :meth:`LiveRecovery.process`
+runs one frame through detection, the prior and the diffusion on the calling thread;
+:meth:`LiveRecovery.stages` hands the same three stages to the threaded
+:class:`realtime.pipeline.Pipeline` (``run_live.py``), the rendered-sequence evaluation and the
+benchmark. :meth:`LiveRecovery.warmup` runs every first call (MediaPipe's graph, Numba's kernels,
+ONNX Runtime, torch) on a dummy frame so that a live run's first frames are as fast as the rest.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.landmarks import Landmarks
+from realtime.detect import DetectStage, make_detector
+from realtime.options import DEFAULTS, LiveOptions
+from realtime.prior import Intrinsics, PriorStage
+from realtime.record import FrameRecord
+from realtime.recovery import RecoverStage
+from realtime.sources import Frame, to_bgr
+
+__all__ = ["FrameResult", "LiveOptions", "LiveRecovery", "DEFAULTS"]
+
+log = logging.getLogger(__name__)
+
+# A person standing 3 m in front of the camera, facing it (COCO-17 order, camera frame, metres,
+# pelvis at the origin): the warm-up's dummy landmarks. Any plausible pose does; only the first
+# calls' costs matter.
+WARMUP_DEPTH_M = 3.0
+WARMUP_COCO17_M = np.array([
+    (0.0, -0.60, -0.10), (0.03, -0.64, -0.08), (-0.03, -0.64, -0.08), (0.07, -0.62, 0.0), (-0.07, -0.62, 0.0),
+    (0.18, -0.45, 0.0), (-0.18, -0.45, 0.0), (0.22, -0.18, 0.02), (-0.22, -0.18, 0.02), (0.24, 0.05, -0.05),
+    (-0.24, 0.05, -0.05), (0.10, 0.0, 0.0), (-0.10, 0.0, 0.0), (0.11, 0.42, 0.0), (-0.11, 0.42, 0.0),
+    (0.11, 0.82, 0.02), (-0.11, 0.82, 0.02),
+], np.float32)
+
+
+@dataclass
+class FrameResult:
+    """What :meth:`LiveRecovery.process` found in one frame (numpy, pixels of the given image,
+    camera frame in metres). ``vertices``/``joints`` are None without a mesh (no person)."""
+
+    landmarks: Landmarks | None  # MediaPipe's 33 landmarks (image pixels, visibility, world metres)
+    keypoints: np.ndarray | None  # (17, 2) COCO-17 pixels
+    confidence: np.ndarray | None  # (17,)
+    prior: Any  # models.prior.Prior (batch of one) or None
+    vertices: np.ndarray | None  # (V, 3) float32 full mesh, camera frame
+    joints: np.ndarray | None  # (17, 3) float32 COCO-17, camera frame
+    spread: np.ndarray | None  # (V,) per-vertex std over hypotheses (zeros for one)
+    steps_used: int  # DDIM steps run (0 without a mesh)
+    warm: bool  # continued from the previous frame's mesh
+    cut: bool  # a new shot (or an independent photo): nothing carried over
+    focal: np.ndarray  # (2,) pixels
+    principal: np.ndarray  # (2,) pixels
+    timing_ms: dict[str, float] = field(default_factory=dict)  # detect, prior, diffusion, total
+
+    @property
+    def person(self) -> bool:
+        return self.landmarks is not None
+
+    @property
+    def mesh(self) -> bool:
+        return self.vertices is not None
+
+    @classmethod
+    def from_record(cls, record: FrameRecord) -> "FrameResult":
+        mesh = record.mesh
+        return cls(
+            landmarks=record.landmarks, keypoints=record.keypoints, confidence=record.confidence, prior=record.prior,
+            vertices=None if mesh is None else mesh.vertices, joints=None if mesh is None else mesh.joints,
+            spread=None if mesh is None else mesh.spread, steps_used=0 if mesh is None else mesh.steps_used,
+            warm=bool(mesh is not None and mesh.warm), cut=record.cut, focal=record.focal,
+            principal=record.principal, timing_ms=dict(record.stage_ms),
+        )
+
+
+def load_model(options: LiveOptions):
+    """The HMDiff model of ``options`` on its device, with its denoiser backend selected."""
+    from models.hmdiff import load_hmdiff
+
+    model = load_hmdiff(options.weights, device=options.device)
+    log.info("denoiser backend: %s on %s", model.use_backend(options.backend), options.device)
+    return model
+
+
+class LiveRecovery:
+    """``LiveRecovery(options).process(image_bgr, timestamp) -> FrameResult``.
+
+    ``model``: an ``HMDiff`` already loaded (else loaded from ``options`` on first use; a
+    detector-only user never loads it). One object follows one stream; :meth:`reset` forgets it.
+    Not thread-safe: one frame at a time, and not while its :meth:`stages` run in a pipeline.
+    """
+
+    def __init__(self, options: LiveOptions = DEFAULTS, model: Any = None) -> None:
+        self.options = options
+        self._model = model
+        self.detector = make_detector(options)
+        self.detect = DetectStage(self.detector, independent=options.static_image_mode,
+                                  cut_correlation=options.scene_cut_correlation)
+        self.prior = PriorStage(Intrinsics(options.fov_deg, options.focal_px))
+        self._recover: RecoverStage | None = None
+        self._index = 0
+        self._start: float | None = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_model(self.options)
+        return self._model
+
+    @property
+    def recover(self) -> RecoverStage:
+        if self._recover is None:
+            self._recover = RecoverStage.from_options(self.model, self.options)
+        return self._recover
+
+    def stages(self, detect_only: bool = False) -> list[tuple[str, Any]]:
+        """(name, stage) for :class:`realtime.pipeline.Pipeline`: detect, prior, diffusion."""
+        if detect_only:
+            return [("detect", self.detect)]
+        return [("detect", self.detect), ("prior", self.prior), ("diffusion", self.recover)]
+
+    def process(self, image_bgr: np.ndarray, timestamp: float | None = None) -> FrameResult:
+        """One frame (BGR uint8; grey and BGRA accepted) → :class:`FrameResult`.
+
+        ``timestamp``: seconds on the stream's own clock (smoothing uses it); default: time since
+        the first call. Raises ValueError (one line) for something that is not an image.
+        """
+        image = to_bgr(image_bgr)
+        if image is None:
+            raise ValueError(f"not an image: expected an (H, W, 3) uint8 BGR array, got {_describe(image_bgr)}")
+        stages = self.stages()  # loads the model on first use, outside the frame's timing
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now
+        media_time = now - self._start if timestamp is None else float(timestamp)
+        record = FrameRecord(Frame(self._index, now, media_time, image, 1.0, 0.0))
+        self._index += 1
+        for name, stage in stages:
+            t0 = time.perf_counter()
+            stage(record)
+            record.stage_ms[name] = (time.perf_counter() - t0) * 1e3
+        record.stage_ms["total"] = (time.perf_counter() - now) * 1e3
+        return FrameResult.from_record(record)
+
+    def warmup(self, image_size: tuple[int, int] = (640, 480), detect_only: bool = False) -> dict[str, float]:
+        """Run every first call on dummy input; returns the milliseconds each part took.
+
+        The detector sees an empty frame (so no tracking state is left behind); the model
+        recovers a template person once cold and twice warm (Numba's kernels load from their disk
+        cache or compile once, ONNX Runtime and torch make their first allocations). The stream's
+        own warm-start state is untouched.
+        """
+        width, height = image_size
+        ms: dict[str, float] = {}
+        t0 = time.perf_counter()
+        self.detector(np.full((height, width, 3), 127, np.uint8))
+        ms["detect"] = (time.perf_counter() - t0) * 1e3
+        if detect_only:
+            return ms
+        t0 = time.perf_counter()
+        model = self.model
+        ms["model"] = (time.perf_counter() - t0) * 1e3
+        record = FrameRecord(Frame(0, 0.0, 0.0, np.zeros((height, width, 3), np.uint8), 1.0, 0.0),
+                             landmarks=self._template_landmarks(width, height))
+        t0 = time.perf_counter()
+        self.prior(record)
+        ms["prior"] = (time.perf_counter() - t0) * 1e3
+        o = self.options
+        t0 = time.perf_counter()
+        out = model.recover(record.prior, steps=o.steps, hypotheses=o.hypotheses, dat=o.dat)
+        ms["diffusion_cold"] = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        for _ in range(2):
+            out = model.recover(record.prior, steps=o.warm_steps, hypotheses=o.hypotheses, warm_start=out.h0, dat=o.dat)
+        ms["diffusion_warm"] = (time.perf_counter() - t0) * 1e3 / 2
+        return ms
+
+    def _template_landmarks(self, width: int, height: int) -> Landmarks:
+        """MediaPipe-like landmarks of :data:`WARMUP_COCO17_M` seen by this object's camera."""
+        from models.body.joints import MEDIAPIPE_TO_COCO17
+
+        focal, principal = self.prior.intrinsics(Frame(0, 0.0, 0.0, np.zeros((height, width, 3), np.uint8), 1.0, 0.0))
+        camera = WARMUP_COCO17_M + np.float32([0.0, 0.0, WARMUP_DEPTH_M])
+        image_xy = np.zeros((33, 2), np.float32)
+        visibility = np.zeros(33, np.float32)
+        world = np.zeros((33, 3), np.float32)
+        image_xy[MEDIAPIPE_TO_COCO17] = camera[:, :2] / camera[:, 2:] * focal + principal
+        visibility[MEDIAPIPE_TO_COCO17] = 0.9
+        world[MEDIAPIPE_TO_COCO17] = WARMUP_COCO17_M - WARMUP_COCO17_M[11:13].mean(0)  # hip-centred
+        return Landmarks(image_xy=image_xy, visibility=visibility, world=world)
+
+    def reset(self) -> None:
+        """Forget the stream (a new video on the same object): the next frame starts cold, its
+        clock at 0. MediaPipe's tracker re-detects by itself when the person is lost."""
+        if self._recover is not None:
+            self._recover.reset()
+        self.detect.cuts = type(self.detect.cuts)(self.options.scene_cut_correlation)
+        self._start = None
+
+    def close(self) -> None:
+        """Release MediaPipe's graph (idempotent)."""
+        if self.detector is not None:
+            self.detector.close()
+            self.detector = None
+
+    def __enter__(self) -> "LiveRecovery":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    return type(value).__name__

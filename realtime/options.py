@@ -1,0 +1,60 @@
+"""Every runtime default of the live product in one dataclass (light: no torch, no MediaPipe).
+
+``run_live.py`` fills :class:`LiveOptions` from its arguments (its defaults are read from here),
+:class:`realtime.live.LiveRecovery` and the stages take it, and the evaluation and benchmark tools
+start from :data:`DEFAULTS`; no other module of ``realtime/`` repeats these numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How one frame (or a stream of frames) is turned into a mesh."""
+
+    # Detection (MediaPipe Pose). Photos and other unrelated frames: every frame on its own
+    # (``static_image_mode``); video and camera: tracking from the previous frame.
+    static_image_mode: bool = False
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    min_keypoint_confidence: float = 0.5  # a keypoint counts as seen (jump test) from this visibility
+    scene_cut_correlation: float = 0.6  # grey-histogram correlation below which a video cuts
+
+    # Camera: the source's own focal length when it knows it, else ``focal_px``, else ``fov_deg``.
+    fov_deg: float = 60.0
+    focal_px: float | None = None
+
+    # Recovery (HMDiff).
+    steps: int = 5  # DDIM steps from noise (cold start)
+    warm_steps: int = 2  # DDIM steps of a warm-started frame, from the re-noised previous mesh
+    hypotheses: int = 1  # samples per frame; more than one colours the uncertainty
+    dat: bool = True  # distribution-alignment guidance toward the 2D/3D prior
+    warm_start: bool = True  # start from the previous frame's mesh while the track continues
+    jump_threshold: float = 0.2  # keypoint move, as a fraction of the box, that restarts from noise
+    smooth: bool = False  # One Euro smoothing of vertices and joints
+
+    # Model.
+    weights: Path | None = None  # HMDiff checkpoint (None: the shipped weights)
+    backend: str = "auto"  # denoiser backend (models.hmdiff.backends)
+    device: str = "cpu"
+
+    # Sources and playback.
+    fps: float = 30.0  # playback rate of images / synthetic frames; fallback when a video has none
+    process_width: int = 640  # frames are downscaled to this width before anything else
+
+    # Start-up: run every first call (MediaPipe, Numba, ONNX Runtime, torch) on dummy frames
+    # before the first real one, so that the first second of a live run drops no more than the rest.
+    warmup: bool = True
+
+    def replace(self, **changes: object) -> "LiveOptions":
+        """A copy with some fields changed (unknown names raise TypeError)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+DEFAULTS = LiveOptions()
