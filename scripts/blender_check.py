@@ -8,7 +8,7 @@ product's environment::
 
 Output: ``{"bvh": {frame: {bone: [x, y, z]}}, "glb": {...}, "glb_mesh": {frame: [[x, y, z], ...]}}``
 (bone heads, and every ~50th vertex of the skinned mesh) in the files' own scene axes (Y up,
-metres), BVH frames by index (0 = the first), glb frames at ``frame / fps`` seconds.
+metres), BVH frames by index (0 = the first), glb frames by key (one key per processed frame).
 ``tests/test_skeleton_export.py`` compares them with the fitted joints.
 """
 import argparse
@@ -19,11 +19,16 @@ import bpy
 from mathutils import Vector
 
 
+def show(frame: float) -> None:
+    """Go to a (fractional) scene frame."""
+    whole = int(frame // 1)
+    bpy.context.scene.frame_set(whole, subframe=frame - whole)
+
+
 def heads(armature, frames, frame_of):
-    scene = bpy.context.scene
     out = {}
     for frame in frames:
-        scene.frame_set(frame_of(frame))
+        show(frame_of(frame))
         bpy.context.view_layer.update()
         out[str(frame)] = {}
         for bone in armature.pose.bones:
@@ -51,12 +56,15 @@ def main() -> int:
     bpy.ops.object.select_all(action="DESELECT")
     bpy.ops.import_scene.gltf(filepath=args.glb)
     glb = next(o for o in bpy.data.objects if o.type == "ARMATURE" and o is not bvh)
-    start = glb.animation_data.action.frame_range[0]  # the importer puts t = 0 on this frame
-    result["glb"] = heads(glb, args.frames, lambda f: int(round(start + f)))
+    # The glb's k-th key (one per processed frame) is where the importer put it: read it back from
+    # the root's rotation curve (Blender 4.2 places time t at t * render.fps * fps_base).
+    curve = next(c for c in glb.animation_data.action.fcurves if c.data_path.endswith("rotation_quaternion"))
+    keys = [point.co.x for point in curve.keyframe_points]
+    result["glb"] = heads(glb, args.frames, lambda f: keys[f])
     mesh = next(o for o in bpy.data.objects if o.type == "MESH" and o.find_armature() is glb)
     result["glb_mesh"] = {}
     for frame in args.frames:
-        scene.frame_set(int(round(start + frame)))
+        show(keys[frame])
         evaluated = mesh.evaluated_get(bpy.context.evaluated_depsgraph_get())
         verts = evaluated.to_mesh().vertices
         picks = range(0, len(verts), max(1, len(verts) // 50))
