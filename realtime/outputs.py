@@ -220,9 +220,10 @@ class _PartsWriter:
         folder, self.folder = self.folder, None
         target, frames = finish(folder)
         if frames is None and not target.exists():
-            log.warning("%s not written: no frame reached it", target)
+            log.warning("%s not written: this run had nothing to write in it", target)
         elif frames is None:
-            log.warning("%s left as it was: no frame of this run reached it", target)
+            log.warning("%s not written: this run had nothing to write in it (the file there is an earlier "
+                        "run's)", target)
 
     def _flush(self) -> None:
         """Write out what is buffered (subclasses)."""

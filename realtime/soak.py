@@ -6,7 +6,7 @@
 run_live.py runs as a child process (exactly what a user runs) with ``--export`` into a scratch
 folder; every ``--sample-s`` seconds the child's RSS and the frames its export has flushed so far
 are read, and after ``--minutes`` it gets SIGINT (Ctrl+C), finalises and exits. Prints a table
-and the growth of RSS from the end of warm-up (``--warmup-min``) to the last sample.
+and the growth of RSS from the end of warm-up (``--warmup-min``) to the last sample, with its range.
 """
 from __future__ import annotations
 
@@ -90,12 +90,13 @@ def print_table(rows: list[tuple[float, int, float]], warmup_min: float, frames:
         fps = (n - previous[1]) / max(t - previous[0], 1e-9)
         print(f"| {t / 60:.1f} | {n} | {fps:.1f} | {rss:.0f} |")
         previous = (t, n)
-    warm = [r for r in rows if r[0] >= warmup_min * 60]
+    warm = [r for r in rows if r[0] >= warmup_min * 60 - 1]  # a sample lands a moment either side of its minute
     if len(warm) >= 2:
         first, last = warm[0][2], warm[-1][2]
-        peak = max(r[2] for r in warm)
+        low, peak = min(r[2] for r in warm), max(r[2] for r in warm)
         print(f"\nRSS after warm-up ({warm[0][0] / 60:.1f} min) {first:.0f} MB, at the end ({warm[-1][0] / 60:.1f} min) "
-              f"{last:.0f} MB: {100 * (last - first) / first:+.1f} %; peak {peak:.0f} MB ({100 * (peak - first) / first:+.1f} %)")
+              f"{last:.0f} MB: {100 * (last - first) / first:+.1f} %; between them {low:.0f} to {peak:.0f} MB "
+              f"({100 * (low - first) / first:+.1f} % to {100 * (peak - first) / first:+.1f} %)")
     print(f"run_live exit code {rc}; {frames} frames in the final .npz; stop and finalisation took {finalise_s:.1f} s")
 
 
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="how long to run (30)")
     parser.add_argument("--sample-s", type=float, default=30.0, help="seconds between RSS samples (30)")
-    parser.add_argument("--warmup-min", type=float, default=2.0, help="growth is measured from this minute on (2)")
+    parser.add_argument("--warmup-min", type=float, default=5.0,
+                        help="growth is measured from this minute on (5: RSS levels off after 4-5 minutes on 2 cores)")
     parser.add_argument("--scratch", type=Path, help="folder for the run's export (default: the system temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args, extra = parser.parse_known_args(argv)

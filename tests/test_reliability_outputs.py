@@ -179,10 +179,23 @@ def test_a_run_that_found_nobody_replaces_the_glb_with_the_camera_only(tmp_path)
     for i in range(6):
         outputs.write(make_record(i, person=False))
     outputs.close()
-    scene = trimesh.load(tmp_path / "run.glb")
-    assert len(scene.geometry) == 0 and scene.camera is not None
+    assert len(trimesh.load(tmp_path / "run.glb").geometry) == 0
+    gltf = glb_json(tmp_path / "run.glb")
+    assert "meshes" not in gltf and gltf["cameras"][0]["perspective"]["aspectRatio"] == pytest.approx(64 / 48)
     assert not np.load(tmp_path / "run.npz")["person"].any()
     assert (outputs.frames, outputs.with_person) == (6, 0)
+
+
+def glb_json(path: Path) -> dict:
+    """The JSON chunk of a .glb."""
+    import json
+    import struct
+
+    data = path.read_bytes()
+    magic, version, total = struct.unpack_from("<4sII", data)
+    length, kind = struct.unpack_from("<I4s", data, 12)
+    assert (magic, version, total, kind) == (b"glTF", 2, len(data), b"JSON")
+    return json.loads(data[20 : 20 + length])
 
 
 def test_a_leftover_parts_folder_is_never_overwritten(tmp_path):
