@@ -48,6 +48,7 @@ class Variant:
     regress: bool = False
     hypotheses: int = 1  # > 1: the mesh is the mean of this many samples
     clean_keypoints: bool = False  # synthetic set only: uncorrupted 2D keypoints, confidence 1 (oracle)
+    world: bool = True  # False: drop the detector's 3D prior (from the condition and from DAT)
 
 
 class Judge:
@@ -83,6 +84,8 @@ def summarise(scores: list[dict[str, torch.Tensor]], mask: torch.Tensor | None =
 
 def recover(model: HMDiff, prior, variant: Variant, seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
+    if not variant.world:
+        prior = replace(prior, world=None, world_weights=None)
     if variant.regress:
         cond = model.condition(prior)
         with torch.no_grad():
@@ -232,10 +235,12 @@ def averaged(main: Variant, hypotheses: int = ABLATION_HYPOTHESES) -> Variant:
 
 
 def prior_ablation(main: Variant) -> list[Variant]:
-    """For sets through MediaPipe: no DAT, DAT with the 2D heatmaps only, DAT with the 3D prior too,
-    and that averaged over several hypotheses."""
+    """For sets through MediaPipe: no DAT, no 3D prior anywhere (condition or DAT), DAT with the 2D
+    heatmaps only (the 3D prior still in the condition), DAT with the 3D prior too, and that
+    averaged over several hypotheses."""
     dat = main.dat if isinstance(main.dat, DATConfig) else DATConfig()
     return [Variant(f"diffusion, no DAT ({main.steps} steps)", steps=main.steps, dat=False),
+            Variant(f"no 3D prior at all, DAT 2D only ({main.steps} steps)", steps=main.steps, world=False),
             Variant(f"DAT, 2D heatmaps only ({main.steps} steps)", steps=main.steps, dat=replace(dat, rho_world=0.0)),
             main, averaged(main)]
 

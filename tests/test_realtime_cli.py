@@ -13,10 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_live(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_live(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     environ = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "run_live.py", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, env=environ)
+                          timeout=timeout, env=environ)
 
 
 def assert_one_line(result: subprocess.CompletedProcess, code: int, text: str) -> None:
@@ -84,7 +84,7 @@ def test_end_to_end_on_real_video(shared_dir, tmp_path, untrained_weights):
     result = run_live("--video", str(video), "--every-frame", "--no-display", "--max-frames", "4", "--steps", "3", "--warm-steps", "1",
                       "--weights", str(untrained_weights), "--record", str(tmp_path / "run.mp4"),
                       "--export", str(tmp_path / "run.npz"), "--export-glb", str(tmp_path / "run.glb"),
-                      "--save-meshes", str(tmp_path / "meshes"))
+                      "--save-meshes", str(tmp_path / "meshes"), timeout=300)  # includes the skeleton fit
     assert result.returncode == 0, result.stderr
     assert "4 frames in" in result.stdout and "Traceback" not in result.stderr
     data = np.load(tmp_path / "run.npz")

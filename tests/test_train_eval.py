@@ -108,8 +108,10 @@ def test_real_frames_through_mediapipe_with_and_without_the_3d_prior(shared_dir,
     result = tmp_path / "eval.json"
     assert evaluate.main(["--real", str(tmp_path / "h36m"), "--ablation", "--json", str(result)]) == 0
     rows = json.loads(result.read_text())["real"][str(tmp_path / "h36m")]
-    no_dat, only_2d, full, mean = rows.values()
-    assert "no DAT" in list(rows)[0] and "2D heatmaps only" in list(rows)[1] and "hypotheses" in list(rows)[3]
+    no_dat, no_world, only_2d, full, mean = rows.values()
+    names = list(rows)
+    assert "no DAT" in names[0] and "no 3D prior" in names[1] and "2D heatmaps only" in names[2]
+    assert "hypotheses" in names[4] and 0 < no_world["pa_mpjpe_limb12"]
     assert 0 < mean["pa_mpjpe_limb12"] and len(mean["per_frame_limb12"]) == 4
     assert full["no_person"] == 0 and len(full["per_frame_limb12"]) == 4
     assert 0 < full["pa_mpjpe_limb12"] < no_dat["pa_mpjpe_limb12"]
