@@ -7,8 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -24,6 +26,28 @@ def _free_port() -> int:
 def _env(rank: int, world: int, port: int) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
+
+
+def _finish() -> None:
+    """Leave the process group together (a rank that leaves first can leave the other waiting)."""
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
+def _spawn(fn, *args, seconds: float = 180.0) -> None:
+    """Two worker processes running ``fn(rank, 2, port, *args)``; a hung pair is killed and run once more
+    on a fresh port (a rendezvous on a just-freed port can stall), then the test fails, never hangs."""
+    for attempt in range(2):
+        context = mp.start_processes(fn, args=(2, _free_port(), *args), nprocs=2, join=False, start_method="spawn")
+        deadline = time.monotonic() + seconds
+        while not context.join(timeout=2):
+            if time.monotonic() > deadline:
+                for process in context.processes:
+                    process.kill()
+                break
+        else:
+            return
+    pytest.fail(f"DDP workers did not finish within {seconds:.0f} s, twice")
 
 
 def test_torchrun_two_cpu_processes_train_identical_replicas(tmp_path):
@@ -55,12 +79,12 @@ def _replica_worker(rank: int, world: int, port: int, result: str) -> None:
             net.weight[0, 0] += 0.25
     diff = replica_max_diff(net, info)
     torch.save({"same": same, "diff": diff}, f"{result}.{rank}")
-    torch.distributed.destroy_process_group()
+    _finish()
 
 
 def test_replica_check_detects_diverged_weights(tmp_path):
     result = str(tmp_path / "replica")
-    mp.spawn(_replica_worker, args=(2, _free_port(), result), nprocs=2)
+    _spawn(_replica_worker, result)
     for rank in range(2):
         out = torch.load(f"{result}.{rank}")
         assert out["same"] == 0.0 and abs(out["diff"] - 0.25) < 1e-6
@@ -103,14 +127,14 @@ def _grad_worker(rank: int, world: int, port: int, result: str) -> None:
     loss = (pred - batch.h0[half]).square().mean()  # the mean over this rank's half batch
     loss.backward()
     torch.save({n: p.grad for n, p in model.net.named_parameters()}, f"{result}.{rank}")
-    torch.distributed.destroy_process_group()
+    _finish()
 
 
 def test_two_processes_with_batch_b_give_the_gradient_of_batch_2b(tmp_path):
     """DDP averages the ranks' gradients: the mean loss over 2 x 4 samples in two processes has the
     gradient of the mean loss over those 8 samples in one."""
     result = str(tmp_path / "grad")
-    mp.spawn(_grad_worker, args=(2, _free_port(), result), nprocs=2)
+    _spawn(_grad_worker, result)
     model = _tiny_model()
     batch, k, h_k = _batch(model.layout)
     loss = (model.net(h_k, k, model.condition(batch.prior)) - batch.h0).square().mean()

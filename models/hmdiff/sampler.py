@@ -39,10 +39,13 @@ class Sampler:
 
     def sample(
         self, cond: torch.Tensor, prior, steps: int = 5, hypotheses: int = 1,
-        warm_start: torch.Tensor | None = None, warm_step: int = 200, dat: DATConfig | None = None,
+        warm_start: torch.Tensor | None = None, warm_step: int | None = None, dat: DATConfig | None = None,
         eta: float = 0.0, generator: torch.Generator | None = None,
     ) -> SampleResult:
-        """Run ``steps`` DDIM steps from noise (or from ``warm_start`` re-noised to ``warm_step``)."""
+        """Run ``steps`` DDIM steps from noise (or from ``warm_start`` re-noised to ``warm_step``, which
+        a warm start needs: the model's ``config.warm_step``)."""
+        if warm_start is not None and warm_step is None:
+            raise ValueError("a warm start needs warm_step (HMDiffConfig.warm_step)")
         dat = dat or DATConfig(enabled=False)
         b = cond.shape[0]
         n = b * hypotheses
