@@ -495,7 +495,7 @@ class SyntheticSource(Source):
         best, best_travel = None, np.inf
         for _ in range(8):
             try:
-                motion = sample_mocap_sequence(count, self.fps, rng, split="all")
+                motion = sample_mocap_sequence(count, self.fps, rng, split="all", exclude=PROP_MOTIONS)
             except ValueError:  # no clip that long: the synthetic motion
                 return sample_sequence(count, self.fps, rng, kind="keyframes")
             xz = motion.transl.numpy()[:, [0, 2]]
@@ -570,6 +570,11 @@ class SyntheticSource(Source):
         if self._images is not None:
             self._images.close()
             self._images = None
+
+
+# Mocap clips that need props the synthetic room lacks (a stool, a ladder, a climbing frame): the
+# person would sit or climb on nothing.
+PROP_MOTIONS = ("mocap_sit_down_stand_up", "mocap_playground_climb_hang_jump", "mocap_climb_ladder_or_steps")
 
 
 def _mocap_available() -> bool:

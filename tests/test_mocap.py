@@ -230,3 +230,13 @@ def test_cache_reload(root, data):
     again = mocap.load_mocap(root)
     assert again is not data and np.array_equal(again.pose, data.pose) and again.pose_names == data.pose_names
     assert len(list(mocap.CACHE_DIR.glob(f"mocap_{mocap.cache_key(root)}.npz"))) == 1
+
+
+def test_sequences_can_leave_out_categories():
+    exclude = ("mocap_sit_down_stand_up", "mocap_walk")
+    banned = {mocap.MOCAP_CATEGORIES.index(name) for name in exclude}
+    rng = np.random.default_rng(3)
+    seen = {int(mocap.sample_mocap_sequence(30, 30.0, rng, split="all", exclude=exclude).category[0]) for _ in range(40)}
+    assert seen and not seen & banned
+    everything = {int(mocap.sample_mocap_sequence(30, 30.0, rng, split="all").category[0]) for _ in range(200)}
+    assert everything & banned  # without the exclusion they do come up (the test can fail)

@@ -712,7 +712,8 @@ def sample_mocap_poses(n: int, rng: np.random.Generator, split: str = "train",
                      category=data.clip_category[data.clip[idx]].astype(np.int64), dofs=np.zeros((n, 0), np.float32))
 
 
-def sample_mocap_sequence(num_frames: int, fps: float, rng: np.random.Generator, split: str = "train") -> Motion:
+def sample_mocap_sequence(num_frames: int, fps: float, rng: np.random.Generator, split: str = "train",
+                          exclude: tuple[str, ...] = ()) -> Motion:
     """A window of a mocap clip as a :class:`Motion` at ``fps``: played 0.8-1.25x as fast (slerp
     between the 30 fps frames), mirrored half of the time, turned by a random yaw about the first
     frame's pelvis (which starts at x = z = 0); ``kind="mocap"``, ``dofs`` (T, 0)."""
@@ -726,6 +727,11 @@ def sample_mocap_sequence(num_frames: int, fps: float, rng: np.random.Generator,
         raise ValueError(f"no {split} mocap run is {span / FPS:.1f} s long (longest: "
                          f"{(seg[:, 1] - seg[:, 0]).max() / FPS:.1f} s)")
     weight = np.where(room >= 0, room + 1.0, 0.0)  # about uniform over start positions
+    if exclude:  # e.g. clips whose props (a stool, a ladder) a synthetic scene lacks
+        banned = [MOCAP_CATEGORIES.index(name) for name in exclude]
+        weight = np.where(np.isin(data.clip_category[data.clip[seg[:, 0]]], banned), 0.0, weight)
+        if not weight.any():
+            raise ValueError(f"no {split} mocap run of {span / FPS:.1f} s outside {', '.join(exclude)}")
     k = rng.choice(len(seg), p=weight / weight.sum())
     a, b = seg[k]
     t = a + rng.uniform(0, room[k]) + step * np.arange(num_frames)
