@@ -30,6 +30,7 @@ from models.body import load_body_model
 from models.body.joints import (COCO17, H36M17, MEDIAPIPE_H36M_ANATOMICAL, fit_definition_map, mediapipe_to_h36m17,
                                 regressor)
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, load_hmdiff
+from models.body.segments import LIMB12
 from models.metrics import mpjpe, pa_mpjpe, mpve
 from models.prior import build_prior
 from models.landmarks import PoseDetector, prior_from_landmarks
@@ -37,7 +38,6 @@ from models.realsets import load_real_set
 from models.synth.dataset import load_dataset
 
 ABLATION_HYPOTHESES = 8
-LIMB12 = [H36M17.index(n) for n in H36M17 if any(p in n for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"))]
 
 
 @dataclass
