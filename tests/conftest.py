@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from models.body.anny_body import configure_anny_cache
 
@@ -27,3 +28,26 @@ def anny_body():
     from models.body import load_body_model
 
     return load_body_model("anny")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module (much faster than two on a busy 2-core machine); restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def untrained_weights(tmp_path_factory) -> Path:
+    """A tiny, untrained HMDiff checkpoint: the real code path, fast, meaningless meshes."""
+    from models.hmdiff import HMDiff, HMDiffConfig
+    from models.hmdiff.denoiser import DenoiserConfig
+    from models.hmdiff.state import StateLayout
+
+    layout = StateLayout(num_coarse=256, num_joints=17, data_scale=0.35, order=list(range(256)))
+    config = HMDiffConfig(denoiser=DenoiserConfig(num_points=273, dim=32, depth=1, heads=2), layout=layout)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    HMDiff(config).save(path)
+    return path

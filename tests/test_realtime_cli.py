@@ -65,20 +65,6 @@ def test_missing_weights_is_one_line(tmp_path):
     assert_one_line(result, 1, "HMDiff weights not found")
 
 
-@pytest.fixture(scope="module")
-def untrained_weights(tmp_path_factory) -> Path:
-    """A tiny, untrained HMDiff checkpoint: the real code path with meaningless meshes."""
-    from models.hmdiff import HMDiff, HMDiffConfig
-    from models.hmdiff.denoiser import DenoiserConfig
-    from models.hmdiff.state import StateLayout
-
-    layout = StateLayout(num_coarse=256, num_joints=17, data_scale=0.35, order=list(range(256)))
-    config = HMDiffConfig(denoiser=DenoiserConfig(num_points=273, dim=32, depth=1, heads=2), layout=layout)
-    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    HMDiff(config).save(path)
-    return path
-
-
 def test_end_to_end_on_real_video(shared_dir, tmp_path, untrained_weights):
     video = shared_dir / "data" / "videos" / "taiji.mp4"
     result = run_live("--video", str(video), "--every-frame", "--no-display", "--max-frames", "4", "--steps", "3", "--warm-steps", "1",

@@ -19,20 +19,6 @@ REPO = Path(__file__).resolve().parents[1]
 NOISE = ("W0000", "I0000", "INFO:", "WARNING: All log messages", "Loading cached", "denoiser backend")
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    """A tiny, untrained HMDiff checkpoint: the real code path, fast, meaningless meshes."""
-    from models.hmdiff import HMDiff, HMDiffConfig
-    from models.hmdiff.denoiser import DenoiserConfig
-    from models.hmdiff.state import StateLayout
-
-    layout = StateLayout(num_coarse=256, num_joints=17, data_scale=0.35, order=list(range(256)))
-    config = HMDiffConfig(denoiser=DenoiserConfig(num_points=273, dim=32, depth=1, heads=2), layout=layout)
-    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    HMDiff(config).save(path)
-    return path
-
-
 def run_live(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "run_live.py", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout)
@@ -83,10 +69,10 @@ def assert_complete_outputs(out: Path, stdout: str) -> None:
 
 
 @pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
-def test_a_stop_signal_finalises_every_output(shared_dir, tmp_path, tiny_weights, name, code):
+def test_a_stop_signal_finalises_every_output(shared_dir, tmp_path, untrained_weights, name, code):
     """kill / timeout / docker stop (SIGTERM), a closed terminal (SIGHUP), Ctrl+C: the same clean end.
     Ctrl+C is pressed twice, 0.25 s apart: the second one lands in the drain or the finalisation."""
-    process = start_video_run(shared_dir / "data" / "videos" / "taiji.mp4", tmp_path, tiny_weights)
+    process = start_video_run(shared_dir / "data" / "videos" / "taiji.mp4", tmp_path, untrained_weights)
     try:
         wait_for_flushed_frames(process, tmp_path)
         process.send_signal(getattr(signal, name))
@@ -151,12 +137,12 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-def test_a_run_that_finds_nobody_says_so(tmp_path, tiny_weights):
+def test_a_run_that_finds_nobody_says_so(tmp_path, untrained_weights):
     images = tmp_path / "empty_room"
     images.mkdir()
     for i in range(3):
         cv2.imwrite(str(images / f"{i}.png"), np.full((120, 160, 3), 90, np.uint8))
-    result = run_live("--images", str(images), "--no-display", "--backend", "eager", "--weights", str(tiny_weights),
+    result = run_live("--images", str(images), "--no-display", "--backend", "eager", "--weights", str(untrained_weights),
                       "--export", str(tmp_path / "run.npz"))
     assert result.returncode == 0, result.stderr
     assert "3 frames in" in result.stdout and "a person in 0, a mesh in 0" in result.stdout
