@@ -65,7 +65,7 @@ class FrameResult:
     cut: bool  # a new shot (or an independent photo): nothing carried over
     focal: np.ndarray  # (2,) pixels
     principal: np.ndarray  # (2,) pixels
-    timing_ms: dict[str, float] = field(default_factory=dict)  # detect, prior, diffusion, total
+    timing_ms: dict[str, float] = field(default_factory=dict)  # detect, prior, diffusion (its parts: diffusion/…), total
 
     @property
     def person(self) -> bool:

@@ -1,6 +1,8 @@
 """The diffusion stage: HMDiff recovery with temporal warm start and optional smoothing."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from realtime.options import DEFAULTS, LiveOptions
@@ -15,7 +17,8 @@ class RecoverStage:
     scene cut, or the keypoints jumped (:func:`realtime.temporal.is_jump`); then it starts cold
     with ``steps`` DDIM steps, while a warm frame runs only ``warm_steps``.
     With ``smooth`` the output vertices and joints go through a One Euro filter that restarts on
-    the same events.
+    the same events. The parts of a recovery are timed into ``record.stage_ms`` as
+    ``diffusion/<part>`` (see ``HMDiff.recover``; ``output``: copies to numpy and smoothing).
     """
 
     def __init__(
@@ -63,10 +66,12 @@ class RecoverStage:
             return
         continues = self._continues(record)
         warm = self.warm_start and continues
+        timings: dict[str, float] = {}
         out = self.model.recover(
             record.prior, steps=self.warm_steps if warm else self.steps, hypotheses=self.hypotheses,
-            warm_start=self._h0 if warm else None, dat=self.dat,
+            warm_start=self._h0 if warm else None, dat=self.dat, timings=timings,
         )
+        t0 = time.perf_counter()
         self._h0, self._keypoints = out.h0, record.keypoints
         vertices = out.vertices[0].detach().cpu().numpy().astype(np.float32)
         joints = out.joints[0].detach().cpu().numpy().astype(np.float32)
@@ -84,3 +89,5 @@ class RecoverStage:
             dat_steps=int(out.dat_steps),
             warm=warm,
         )
+        timings["output"] = (time.perf_counter() - t0) * 1e3
+        record.stage_ms.update({f"diffusion/{name}": ms for name, ms in timings.items()})

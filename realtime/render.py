@@ -264,7 +264,8 @@ class HudStats:
         return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
 
     def lines(self, record: FrameRecord) -> list[str]:
-        stages = "  ".join(f"{name} {ms:.0f}" for name, ms in self._ms.items()) + " ms" if self._ms else ""
+        stages = "  ".join(f"{name} {ms:.0f}" for name, ms in self._ms.items() if "/" not in name) + " ms" \
+            if self._ms else ""
         mesh = record.mesh
         if mesh is None:
             state = "no person" if not record.person else "no mesh"

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, HMDiffConfig, load_hmdiff
-from models.hmdiff.dat import alignment_gap, estimate_translation, spread_to_vertices, world_move
+from models.hmdiff.dat import (AlignmentGradient, alignment_gap, estimate_translation, spread_to_vertices,
+                               world_move)
 from models.hmdiff.denoiser import DenoiserConfig
 from models.hmdiff.sampler import Sampler
 from models.hmdiff.schedule import NoiseSchedule
@@ -201,6 +202,70 @@ def test_network_jacobian_dat_runs_and_reduces_the_gap():
     assert exact.dat_steps == 4 and torch.isfinite(exact.vertices).all()
     gap = lambda r: float(alignment_gap(r.joints - r.transl[:, None], prior, 1.0, 1)[0])  # noqa: E731
     assert gap(exact) < gap(plain)
+
+
+@pytest.mark.parametrize("hypotheses", [1, 3])
+def test_closed_form_gradient_equals_autograd(hypotheses):
+    """AlignmentGradient (no autograd) gives autograd's ∂D/∂X through the translation fit and the
+    projection, and the same translations, on joints off their keypoints and with weak joints."""
+    joints, transl, kp, focal, principal = camera_scene(batch=2, seed=3)
+    confidence = torch.rand(2, NUM_JOINTS, generator=torch.Generator().manual_seed(1))
+    confidence[:, 3] = 0.0  # an unseen joint
+    prior = build_prior(kp, confidence, focal, principal, torch.tensor([[640.0, 480.0]] * 2))
+    moved = joints.repeat_interleave(hypotheses, 0)
+    moved = moved + 0.05 * torch.randn(moved.shape, generator=torch.Generator().manual_seed(2))
+    for s in (1.0, 3.0):
+        x = moved.clone().requires_grad_(True)
+        gap, t_ref = alignment_gap(x, prior, s, hypotheses)
+        (expected,) = torch.autograd.grad(gap.sum(), x)
+        grad, t = AlignmentGradient(prior, hypotheses)(moved, s)
+        assert expected.abs().max() > 1.0  # a real pull, not zeros on both sides
+        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+        torch.testing.assert_close(t, t_ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("world", [False, True])
+def test_fused_dat_step_matches_the_torch_paths(world, monkeypatch):
+    """One guided step gives the same h_k and h_0 (to 5e-5 units, 0.02 mm: float32 against float64 sums)
+    with DAT's move fused into one Numba call, with the closed-form gradient in torch and with
+    autograd (the reference), for 1 and 3 hypotheses; whole recoveries agree within the 1 mm the
+    latency issue allows (an untrained network amplifies rounding)."""
+    import models.hmdiff.dat as dat_module
+
+    joints, transl, kp, focal, principal = camera_scene(batch=2, seed=5)
+    size = torch.tensor([[640.0, 480.0]] * 2)
+    prior = build_prior(kp, torch.full((2, NUM_JOINTS), 0.8), focal, principal, size,
+                        world=joints @ random_rotation(4).T if world else None)
+    torch.manual_seed(0)
+    model = HMDiff(small_config()).eval()
+    sampler, dat = model.sampler, DATConfig(activation=False)
+    cond = model.condition(prior)
+
+    def step(hypotheses: int, gradient):
+        return sampler._guided(noisy(hypotheses), 600, torch.tensor([600]), cond.repeat_interleave(hypotheses, 0),
+                               prior, hypotheses, dat, gradient)
+
+    def noisy(hypotheses: int) -> torch.Tensor:
+        return torch.randn(2 * hypotheses, NUM_COARSE + NUM_JOINTS, 3, generator=torch.Generator().manual_seed(3))
+
+    def recovery(dat: DATConfig):
+        return model.recover(prior, steps=3, hypotheses=3, dat=dat, generator=torch.Generator().manual_seed(1)).vertices
+
+    for hypotheses in (1, 3):
+        fused = AlignmentGradient(prior, hypotheses)
+        assert fused.fused
+        h_ref, x0_ref = step(hypotheses, None)
+        h_fused, x0_fused = step(hypotheses, fused)
+        fused.fused = False  # the same object on the torch closed form
+        h_torch, x0_torch = step(hypotheses, fused)
+        plain = sampler.infer(noisy(hypotheses), torch.tensor([600]), cond.repeat_interleave(hypotheses, 0))
+        assert (x0_ref - plain).abs().max() > 1e-2  # DAT moved h_0
+        for h, x0 in ((h_fused, x0_fused), (h_torch, x0_torch)):
+            torch.testing.assert_close(h, h_ref, rtol=0, atol=5e-5)
+            torch.testing.assert_close(x0, x0_ref, rtol=0, atol=5e-5)
+    assert (recovery(dat) - recovery(DATConfig(activation=False, closed_form=False))).abs().max() < 1e-3
+    monkeypatch.setattr(dat_module, "fused_kernel", lambda: None)  # no Numba: the torch closed form runs
+    assert not AlignmentGradient(prior, 1).fused
 
 
 def test_recover_shapes_hypotheses_spread_and_warm_start():

@@ -74,7 +74,8 @@ def test_process_photos_like_static_mediapipe(photos):
     assert sum(r.person for r in results) == expected
     for r in results:
         assert r.mesh == r.person and r.cut and not r.warm
-        assert set(r.timing_ms) == {"detect", "prior", "diffusion", "total"}
+        assert {name for name in r.timing_ms if "/" not in name} == {"detect", "prior", "diffusion", "total"}
+        assert ({"diffusion/denoiser", "diffusion/DAT and DDIM", "diffusion/mesh"} <= set(r.timing_ms)) == r.mesh
         if r.mesh:
             assert r.vertices.shape == (13718, 3) and r.joints.shape == (17, 3) and r.steps_used == DEFAULTS.steps
             assert np.isfinite(r.vertices).all() and 0.5 < np.median(r.vertices[:, 2]) < 50  # in front of the camera
@@ -110,7 +111,7 @@ class CountingModel:
     def __init__(self):
         self.calls = []
 
-    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True):
+    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None):
         import torch
         from types import SimpleNamespace
 

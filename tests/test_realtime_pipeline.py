@@ -79,7 +79,7 @@ class FakeModel:
     def __init__(self, fail_at: int | None = None, delay_s: float = 0.0):
         self.fail_at, self.delay_s = fail_at, delay_s
 
-    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True):
+    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None):
         if prior.index == self.fail_at:
             raise RuntimeError("boom")
         time.sleep(self.delay_s)
@@ -269,7 +269,7 @@ class RecordingModel(FakeModel):
         super().__init__()
         self.warm = []
 
-    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True):
+    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None):
         self.warm.append(warm_start is not None)
         return super().recover(prior, steps, hypotheses, warm_start, dat)
 
@@ -321,10 +321,14 @@ def test_benchmark_report_and_table(tmp_path):
     detector = measure(FakeSource(20), [("detect", fake_detect_prior())], lambda record: True, None)
     result = compare(full, detector)
     assert full["frames"] == 20 and full["mesh_frames"] == 20 and full["steps_mean"] == pytest.approx((5 + 19 * 2) / 20)
-    assert set(full["stages_ms"]) == {"capture", "detect", "diffusion", "render"}
+    assert set(full["stages_ms"]) == {"capture", "detect", "diffusion", "diffusion/output", "render", "waits"}
     assert full["latency_ms"]["p95"] >= full["latency_ms"]["p50"] > 0
+    # latency = detect + diffusion + render + waits (capture's read comes before the timestamp)
+    stages = sum(full["stages_ms"][name]["p50"] for name in ("detect", "diffusion", "render"))
+    assert 0 <= full["stages_ms"]["waits"]["p50"] < full["latency_ms"]["p50"] - 0.5 * stages
     assert 0 < result["fps_ratio"] < 1.5
     table = format_table(result)
-    for text in ("throughput FPS", "latency p50 / p95 ms", "diffusion p50 / p95 ms", "frames dropped", "DDIM steps", "FPS ratio"):
+    for text in ("throughput FPS", "latency p50 / p95 ms", "diffusion p50 / p95 ms", "      output p50 / p95 ms",
+                 "waits p50 / p95 ms", "frames dropped", "DDIM steps", "FPS ratio"):
         assert text in table
     json.dumps(result)  # JSON-serialisable for --benchmark-json

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from kernels import AlignmentEnergy
+from kernels import AlignmentEnergy, alignment_energy
 
 
 @dataclass
@@ -30,6 +30,7 @@ class DATConfig:
     converge_mm: float = 10.0  # activation strategy: off once no joint of h_0 moves more than this
     activation: bool = True  # False: guide every step (ablation)
     jacobian: str = "identity"  # "identity": dh_0/dh_k ≈ I/sqrt(ab_k) (one net call); "network": exact
+    closed_form: bool = True  # identity Jacobian: AlignmentGradient; False: autograd (the torch reference)
     max_move_m: float = 0.15  # trust region: no point of h_0 moves more than this per guided step
     spread_m: float = 0.1  # > 0: each vertex follows the joint moves, Gaussian-weighted by distance (m)
     rho_world: float = 0.5  # fraction of the way toward the aligned 3D prior (when the prior has one)
@@ -70,6 +71,79 @@ def fit_translation(joints_rel: torch.Tensor, prior, hypotheses: int) -> torch.T
     return estimate_translation(
         joints_rel, rep(prior.keypoints), rep(prior.weights), rep(prior.focal), rep(prior.principal)
     )
+
+
+class AlignmentGradient:
+    """D_k's gradient w.r.t. the root-relative joints in closed form, without autograd.
+
+    Built once per recovery: the translation fit's normal matrix A = Σ_j Q_j + λI, with
+    Q_j = w_j R_jᵀR_j and R_j = [[1, 0, −u_j], [0, 1, −v_j]] from the normalised keypoints, depends
+    on the prior only, so t(X) = A⁻¹(λ·d − Σ_j Q_j X_j) is linear in the joints X. With C = X + t,
+    P = a·(f·C_xy/C_z + c) − origin and g_j = (∂P_j/∂C_j)ᵀ ∂D/∂P_j from the alignment kernel,
+
+        ∂D/∂X_j = g_j + (∂t/∂X_j)ᵀ Σ_i g_i = g_j − Q_j A⁻¹ Σ_i g_i,
+
+    the same as autograd through :func:`alignment_gap` (checked in the tests) in a few dozen ops.
+    """
+
+    def __init__(self, prior, hypotheses: int, depth_prior: float = 4.0, ridge: float = 1e-5) -> None:
+        rep = lambda x: x.repeat_interleave(hypotheses, dim=0)  # noqa: E731
+        self.prior, self.hypotheses = prior, hypotheses
+        self.focal, self.principal, weights = rep(prior.focal), rep(prior.principal), rep(prior.weights)
+        uv = (rep(prior.keypoints) - self.principal[:, None]) / self.focal[:, None]
+        rtr = uv.new_zeros(*uv.shape[:2], 3, 3)  # R_jᵀR_j
+        rtr[..., 0, 0] = rtr[..., 1, 1] = 1.0
+        rtr[..., 0, 2], rtr[..., 1, 2] = -uv[..., 0], -uv[..., 1]
+        rtr[..., 2, 0], rtr[..., 2, 1] = -uv[..., 0], -uv[..., 1]
+        rtr[..., 2, 2] = uv.square().sum(-1)
+        self.q = weights[..., None, None] * rtr  # (B·M, J, 3, 3)
+        lam = ridge * (weights.sum(1) + 1e-3)  # the ridge of estimate_translation
+        self.a_inv = torch.linalg.inv(self.q.sum(1) + lam[:, None, None] * torch.eye(3, dtype=uv.dtype))
+        self.lam_d = lam[:, None] * uv.new_tensor([0.0, 0.0, depth_prior])
+        self.hm_per_px = rep(prior.heatmap_size / prior.crop_side)  # (B·M,)
+        self.fused = prior.keypoints.device.type == "cpu" and fused_kernel() is not None
+
+    def translation(self, joints_rel: torch.Tensor) -> torch.Tensor:
+        """:func:`fit_translation` of (B·M, J, 3) joints, from the cached normal matrix."""
+        rhs = self.lam_d - torch.einsum("njab,njb->na", self.q, joints_rel)
+        return (self.a_inv @ rhs[..., None])[..., 0]
+
+    def __call__(self, joints_rel: torch.Tensor, s: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(∂D_k/∂X (B·M, J, 3), translations (B·M, 3)) for root-relative joints X in metres."""
+        transl = self.translation(joints_rel)
+        cam = joints_rel + transl[:, None]
+        b, m = len(self.prior), self.hypotheses
+        points = self.prior.project_to_heatmap(cam.reshape(b, m, *cam.shape[1:]))  # (B, M, J, 2)
+        _, grad_p = alignment_energy(self.prior.heatmaps, points, self.prior.weights, s)
+        scale = (self.hm_per_px[:, None, None] * self.focal[:, None]) * grad_p.reshape(b * m, -1, 2)
+        inv_z = 1.0 / cam[..., 2:3]
+        g = torch.cat([scale * inv_z, -(scale * cam[..., :2]).sum(-1, keepdim=True) * inv_z**2], dim=-1)
+        through_t = torch.einsum("njab,nb->nja", self.q, (self.a_inv @ g.sum(1)[..., None])[..., 0])
+        return g - through_t, transl
+
+
+    def fused_move(self, points: torch.Tensor, s: float, cfg: DATConfig) -> torch.Tensor:
+        """The whole DAT move (B·M, N, 3) metres of points (vertices, then joints; metres) in one
+        Numba call (``kernels.dat_step``): what the torch path of ``Sampler._guided`` computes."""
+        p = self.prior
+        numpy = lambda t: t.detach().numpy()  # noqa: E731
+        world = None if p.world is None or cfg.rho_world <= 0 else numpy(p.world)
+        move = fused_kernel()(
+            numpy(p.heatmaps), numpy(p.weights), numpy(points), self.hypotheses, numpy(self.q), numpy(self.a_inv),
+            numpy(self.lam_d), numpy(p.focal), numpy(p.principal), numpy(p.crop_center - p.crop_side[:, None] / 2),
+            numpy(p.heatmap_size / p.crop_side), s, cfg.rho, world, None if world is None else numpy(p.world_weights),
+            cfg.rho_world, cfg.spread_m, cfg.max_move_m,
+        )
+        return torch.from_numpy(move).to(points.dtype)
+
+
+def fused_kernel():
+    """``kernels.dat_step.dat_move``, or None where Numba is missing (the torch path runs then)."""
+    try:
+        from kernels.dat_step import dat_move
+    except ImportError:
+        return None
+    return dat_move
 
 
 def bandwidth(cfg: DATConfig, alpha_bar: float) -> float:

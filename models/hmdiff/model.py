@@ -98,22 +98,35 @@ class HMDiff(nn.Module):
     def recover(
         self, prior, steps: int = 5, hypotheses: int = 1, warm_start: torch.Tensor | None = None,
         dat: bool | DATConfig = True, eta: float = 0.0, generator: torch.Generator | None = None,
+        timings: dict[str, float] | None = None,
     ) -> Recovery:
         """Recover the mesh for a batch of priors.
 
         ``warm_start``: the previous frame's ``Recovery.h0``; it is re-noised to
         ``config.warm_step`` and only the DDIM steps below it run (``steps`` of them).
+        ``timings``: a dict that receives the ms of ``condition``, ``denoiser`` (the network calls),
+        ``DAT and DDIM`` (the rest of the steps) and ``mesh`` (upsampling and placement).
         """
         device = self.net.embed_in.weight.device
         if prior.keypoints.device != device:
             prior = prior.to(device)
         dat_cfg = dat if isinstance(dat, DATConfig) else DATConfig(**{**self.config.dat.to_dict(), "enabled": dat})
-        cond = self.condition(prior)
-        result = self.sampler.sample(
-            cond, prior, steps=steps, hypotheses=hypotheses, warm_start=warm_start,
-            warm_step=self.config.warm_step, dat=dat_cfg, eta=eta, generator=generator,
-        )
-        return self.assemble(result.h0, prior, hypotheses, result.steps_used, result.dat_steps)
+        self.sampler.timings = timings
+        try:
+            with self.sampler.timed("condition"):
+                cond = self.condition(prior)
+            with self.sampler.timed("DAT and DDIM"):
+                result = self.sampler.sample(
+                    cond, prior, steps=steps, hypotheses=hypotheses, warm_start=warm_start,
+                    warm_step=self.config.warm_step, dat=dat_cfg, eta=eta, generator=generator,
+                )
+            with self.sampler.timed("mesh"):
+                recovery = self.assemble(result.h0, prior, hypotheses, result.steps_used, result.dat_steps)
+        finally:
+            self.sampler.timings = None
+        if timings is not None:
+            timings["DAT and DDIM"] -= timings.get("denoiser", 0.0)
+        return recovery
 
     def assemble(self, h0: torch.Tensor, prior, hypotheses: int, steps_used: int, dat_steps: int) -> Recovery:
         """Turn clean states (B·M, N, 3) into full meshes placed in the camera."""

@@ -21,21 +21,24 @@ class NoiseSchedule:
         betas = (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=0.999)
         alpha_bar = torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - betas, 0)])
         self.alpha_bar = alpha_bar.float()  # (K+1,), alpha_bar[0] = 1
+        self._alpha_bar_list = self.alpha_bar.tolist()  # Python floats: a sampler step needs no tensor op
 
-    def ab(self, k: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
-        """alpha_bar at step(s) k, shaped to broadcast against ``like`` (B, N, 3)."""
+    def ab(self, k: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor | float:
+        """alpha_bar at step(s) k, shaped to broadcast against ``like`` (B, N, 3); a float for an int k."""
+        if isinstance(k, int):
+            return self._alpha_bar_list[k]
         a = self.alpha_bar.to(like.device)[torch.as_tensor(k, device=like.device)]
         return a.reshape(-1, *([1] * (like.dim() - 1))) if a.dim() else a
 
     def q_sample(self, h0: torch.Tensor, k: torch.Tensor | int, noise: torch.Tensor) -> torch.Tensor:
         """h_k = sqrt(ab_k)·h_0 + sqrt(1 − ab_k)·ε."""
         a = self.ab(k, h0)
-        return a.sqrt() * h0 + (1 - a).sqrt() * noise
+        return a**0.5 * h0 + (1 - a) ** 0.5 * noise
 
     def eps_from_x0(self, h_k: torch.Tensor, k: int, x0: torch.Tensor) -> torch.Tensor:
         """The noise implied by a prediction of h_0 at step k."""
         a = self.ab(k, h_k)
-        return (h_k - a.sqrt() * x0) / (1 - a).sqrt()
+        return (h_k - a**0.5 * x0) / (1 - a) ** 0.5
 
     def timesteps(self, steps: int, start: int | None = None) -> list[int]:
         """``steps`` DDIM steps from ``start`` (default K) down, evenly spaced, ending above 0."""
@@ -49,10 +52,10 @@ class NoiseSchedule:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """One DDIM update h_k → h_{k_prev} given the predicted clean state (eta=0: deterministic)."""
-        a, a_prev = self.ab(k, h_k), self.ab(k_prev, h_k)
-        eps = (h_k - a.sqrt() * x0) / (1 - a).sqrt()
-        sigma = eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)).clamp(min=0).sqrt()
-        h = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps
+        a, a_prev = self._alpha_bar_list[k], self._alpha_bar_list[k_prev]
+        eps = (h_k - a**0.5 * x0) / (1 - a) ** 0.5
+        sigma = eta * max((1 - a_prev) / (1 - a) * (1 - a / a_prev), 0.0) ** 0.5
+        h = a_prev**0.5 * x0 + max(1 - a_prev - sigma**2, 0.0) ** 0.5 * eps
         if eta > 0 and k_prev > 0:
             h = h + sigma * torch.randn(h.shape, generator=generator, device=h.device, dtype=h.dtype)
         return h
