@@ -105,14 +105,16 @@ def lr_at(step: int, progress: float, base: float, warmup: int = 300) -> float:
 
 
 def training_loss(model: HMDiff, batch, generator: torch.Generator, joint_weight: float = 2.0,
-                  predict=None) -> torch.Tensor:
-    """x0-prediction loss at a uniformly drawn diffusion step; joints weigh ``joint_weight``.
+                  predict=None, min_step: int = 1) -> torch.Tensor:
+    """x0-prediction loss at a diffusion step drawn uniformly from ``min_step``..K; joints weigh
+    ``joint_weight``. A few-step sampler never calls the net below its last step (5 cold steps: 200;
+    2 warm steps from 600: 300), so ``min_step`` spends the training there.
 
     ``predict(h_k, k, prior)``: the network call (default ``model.net`` on ``model.condition``;
     a ``DistributedDataParallel`` wrapper of it in multi-process runs). ``generator`` is a CPU one.
     """
     h0 = batch.h0
-    k = torch.randint(1, model.schedule.num_steps + 1, (h0.shape[0],), generator=generator).to(h0.device)
+    k = torch.randint(min_step, model.schedule.num_steps + 1, (h0.shape[0],), generator=generator).to(h0.device)
     noise = torch.randn(h0.shape, generator=generator).to(h0.device)
     h_k = model.schedule.q_sample(h0, k, noise)
     if predict is None:
@@ -258,10 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", help="fine-tune: start from this checkpoint's weights and layout "
                                        "(e.g. models/weights/hmdiff_anny.pt) with a fresh optimiser and schedule")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--min-step", type=int, default=1,
+                        help="train on diffusion steps min-step..K only (the sampler's steps; default all)")
     parser.add_argument("--max-minutes", type=float, default=0, help="stop (and checkpoint) after this long")
     args = parser.parse_args(argv)
     if not args.stream and not args.data:
         parser.error("one of --data DIR or --stream is required")
+    if not 1 <= args.min_step <= 1000:
+        parser.error(f"--min-step must be in 1..1000, got {args.min_step}")
 
     preset = copy.copy(PRESETS[args.preset])
     preset.iterations = args.iterations or preset.iterations
@@ -359,7 +365,8 @@ def _train(args: argparse.Namespace, preset: Preset, info: Distributed) -> int:
             progress = from_rank0(progress, info)  # every rank stops at the same step
         for group in opt.param_groups:
             group["lr"] = lr_at(step, progress, preset.lr)
-        loss = training_loss(model, _to_device(data.train_batch(preset.batch), info.device), gen, predict=predict)
+        loss = training_loss(model, _to_device(data.train_batch(preset.batch), info.device), gen, predict=predict,
+                             min_step=args.min_step)
         loss_sum, loss_count = loss_sum + loss.detach(), loss_count + 1
         opt.zero_grad(set_to_none=True)
         loss.backward()
