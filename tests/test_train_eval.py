@@ -54,6 +54,28 @@ def test_train_fine_tunes_from_a_checkpoint(tiny_sets, tmp_path, capsys):
     assert err.startswith("error:") and len(err.splitlines()) == 1
 
 
+def test_min_step_trains_only_on_the_steps_asked(tiny_sets, monkeypatch):
+    """``--min-step K``: every training batch is noised at steps K..1000, never below."""
+    from models.training_data import SyntheticBatches
+
+    data = SyntheticBatches(str(tiny_sets / "train"), val_size=16, seed=0)
+    model = train.build_model(data, train.PRESETS["tiny"])
+    data.layout = model.layout
+    drawn = []
+    q_sample = model.schedule.q_sample
+    monkeypatch.setattr(model.schedule, "q_sample", lambda h0, k, noise: (drawn.append(k), q_sample(h0, k, noise))[1])
+    gen = torch.Generator().manual_seed(0)
+    for min_step in (1, 900):
+        drawn.clear()
+        for _ in range(20):
+            train.training_loss(model, data.train_batch(16), gen, min_step=min_step)
+        k = torch.cat(drawn)
+        assert int(k.min()) >= min_step and int(k.max()) <= 1000
+        assert (int(k.min()) < 900) == (min_step == 1)
+    with pytest.raises(SystemExit):
+        train.main(["--data", str(tiny_sets / "train"), "--out", "unused", "--min-step", "0"])
+
+
 def test_train_rejects_a_missing_dataset(tmp_path, capsys):
     assert train.main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--preset", "tiny"]) == 2
     assert "error:" in capsys.readouterr().err
