@@ -94,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"DDIM steps from noise, cold start ({DEFAULTS.steps})")
     model.add_argument("--warm-steps", type=_positive(int), default=DEFAULTS.warm_steps,
                        help=f"DDIM steps of a warm-started frame, from the re-noised previous mesh ({DEFAULTS.warm_steps})")
-    model.add_argument("--hypotheses", type=_positive(int), default=DEFAULTS.hypotheses,
-                       help=f"samples per frame; >1 colours uncertainty ({DEFAULTS.hypotheses})")
+    model.add_argument("--hypotheses", type=_positive(int),
+                       help=f"samples per frame, their mean is the mesh; >1 colours uncertainty (a stream "
+                            f"{DEFAULTS.hypotheses}, photos {DEFAULTS.photo_hypotheses})")
     model.add_argument("--no-dat", action="store_true", help="no distribution-alignment guidance")
     model.add_argument("--no-warm-start", action="store_true", help="start every frame from noise")
     model.add_argument("--jump-threshold", type=_positive(float), default=DEFAULTS.jump_threshold,
@@ -250,7 +251,8 @@ def live_options(args: argparse.Namespace, source: Source) -> LiveOptions:
     each on its own (MediaPipe's static image mode), streams are tracked."""
     return LiveOptions(
         static_image_mode=source.independent, fov_deg=args.fov, focal_px=args.focal, steps=args.steps,
-        warm_steps=args.warm_steps, hypotheses=args.hypotheses, dat=not args.no_dat, warm_start=not args.no_warm_start,
+        warm_steps=args.warm_steps, hypotheses=args.hypotheses or DEFAULTS.hypotheses,
+        photo_hypotheses=args.hypotheses or DEFAULTS.photo_hypotheses, dat=not args.no_dat, warm_start=not args.no_warm_start,
         jump_threshold=args.jump_threshold, smooth=args.smooth, weights=args.weights, backend=args.backend,
         device=args.device, fps=args.fps or DEFAULTS.fps, process_width=args.process_width, warmup=not args.no_warmup,
     )

@@ -8,11 +8,13 @@ the full mesh, and MPVE, printed as a table and written as JSON (``--json``). Se
    3D world landmarks on the 12 limb joints.
 ``--lift DIR``: real poses from their exact 2D projections (``shared/data/real/h36m_lift``, evaluation
 only), a COCO-17 prior with the eyes and ears missing (confidence 0 at (0, 0)).
-``--ablation`` adds one-shot regression, diffusion without DAT, with DAT, DAT without the activation
-strategy, DDIM steps 1/2/5/10/25, the mean of several hypotheses, and DAT on the uncorrupted 2D
-keypoints (an oracle: how much of the error the detector's noise causes) on the synthetic set,
-and on the sets through MediaPipe no DAT, DAT with the 2D heatmaps only, DAT with MediaPipe's
-world landmarks as 3D prior too, and the mean of several hypotheses.
+The main variant is run_live.py's setting for a photo: 2 DDIM steps with DAT, the mean of 8
+hypotheses (``--steps``, ``--hypotheses``). ``--ablation`` adds, each like the main variant but for
+one change: on the synthetic set one-shot regression, no DAT, DAT without the activation strategy,
+DDIM steps 1/2/5/10/25, the other number of hypotheses (1, or 8) and DAT on the uncorrupted 2D
+keypoints (an oracle: how much of the error the detector's noise causes); on the sets through
+MediaPipe no DAT, no 3D prior anywhere, DAT with the 2D heatmaps only, 5 steps and the other number
+of hypotheses; on ``--lift`` the same but for the 3D prior's rows (it has none).
 """
 from __future__ import annotations
 
@@ -38,6 +40,9 @@ from models.realsets import load_real_set
 from models.synth.dataset import load_dataset
 
 ABLATION_HYPOTHESES = 8
+# The main variant: run_live.py's setting for a photo (realtime.options: steps, photo_hypotheses;
+# models cannot import realtime, a test checks that the two agree).
+PHOTO_STEPS, PHOTO_HYPOTHESES = 2, 8
 
 
 @dataclass
@@ -229,33 +234,41 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     return out
 
 
-def averaged(main: Variant, hypotheses: int = ABLATION_HYPOTHESES) -> Variant:
-    """``main`` with its mesh averaged over several hypotheses."""
+def other_hypotheses(main: Variant, hypotheses: int = ABLATION_HYPOTHESES) -> Variant:
+    """``main`` with one hypothesis if it averages several, else averaged over ``hypotheses``."""
+    if main.hypotheses > 1:
+        return replace(main, name=f"DAT, 1 hypothesis ({main.steps} steps)", hypotheses=1)
     return replace(main, name=f"DAT, mean of {hypotheses} hypotheses ({main.steps} steps)", hypotheses=hypotheses)
 
 
 def prior_ablation(main: Variant) -> list[Variant]:
-    """For sets through MediaPipe: no DAT, no 3D prior anywhere (condition or DAT), DAT with the 2D
-    heatmaps only (the 3D prior still in the condition), DAT with the 3D prior too, and that
-    averaged over several hypotheses."""
+    """For sets through MediaPipe, each like ``main`` (steps, hypotheses) but for one change: no DAT,
+    no 3D prior anywhere (condition or DAT), DAT with the 2D heatmaps only (the 3D prior still in
+    the condition), ``main`` itself, 5 DDIM steps (if ``main`` has another count) and the other
+    number of hypotheses (1, or several)."""
     dat = main.dat if isinstance(main.dat, DATConfig) else DATConfig()
-    return [Variant(f"diffusion, no DAT ({main.steps} steps)", steps=main.steps, dat=False),
-            Variant(f"no 3D prior at all, DAT 2D only ({main.steps} steps)", steps=main.steps, world=False),
-            Variant(f"DAT, 2D heatmaps only ({main.steps} steps)", steps=main.steps, dat=replace(dat, rho_world=0.0)),
-            main, averaged(main)]
+    tag = f"({main.steps} steps, {main.hypotheses} hyp.)"
+    five = [] if main.steps == 5 else [replace(main, name=f"DAT, 5 steps ({main.hypotheses} hyp.)", steps=5)]
+    return [replace(main, name=f"diffusion, no DAT {tag}", dat=False),
+            replace(main, name=f"no 3D prior at all, DAT 2D only {tag}", world=False),
+            replace(main, name=f"DAT, 2D heatmaps only {tag}", dat=replace(dat, rho_world=0.0)),
+            main, *five, other_hypotheses(main)]
 
 
 def ablation_variants(main: Variant) -> list[Variant]:
-    """One-shot regression, no DAT, DAT, DAT without activation, then DDIM steps 1/2/5/10/25."""
+    """One-shot regression, then like ``main`` but for one change: no DAT, DAT without activation,
+    DDIM steps 1/2/5/10/25, the other number of hypotheses, the uncorrupted 2D keypoints (oracle)."""
     dat = main.dat if isinstance(main.dat, DATConfig) else DATConfig()
+    tag = f"({main.steps} steps, {main.hypotheses} hyp.)"
     return [
         Variant("regression (one shot)", regress=True),
-        Variant(f"diffusion, no DAT ({main.steps} steps)", steps=main.steps, dat=False),
+        replace(main, name=f"diffusion, no DAT {tag}", dat=False),
         main,
-        Variant(f"DAT, no activation ({main.steps} steps)", steps=main.steps, dat=replace(dat, activation=False)),
-        *[Variant(f"DAT, {s} steps", steps=s, dat=dat) for s in (1, 2, 10, 25) if s != main.steps],
-        averaged(main),
-        replace(main, name=f"DAT, uncorrupted 2D keypoints, oracle ({main.steps} steps)", clean_keypoints=True),
+        replace(main, name=f"DAT, no activation {tag}", dat=replace(dat, activation=False)),
+        *[replace(main, name=f"DAT, {s} steps ({main.hypotheses} hyp.)", steps=s) for s in (1, 2, 5, 10, 25)
+          if s != main.steps],
+        other_hypotheses(main),
+        replace(main, name=f"DAT, uncorrupted 2D keypoints, oracle {tag}", clean_keypoints=True),
     ]
 
 
@@ -279,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lift-naive", action="store_true",
                         help="take Human3.6M's joints as COCO's namesakes instead of mapping the definitions")
     parser.add_argument("--ablation", action="store_true")
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=PHOTO_STEPS, help=f"DDIM steps from noise ({PHOTO_STEPS})")
+    parser.add_argument("--hypotheses", type=int, default=PHOTO_HYPOTHESES,
+                        help=f"samples averaged per frame ({PHOTO_HYPOTHESES})")
     parser.add_argument("--backend", default="auto", help="denoiser backend (models/hmdiff/backends.py)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
@@ -288,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         model = load_hmdiff(args.weights)
         model.use_backend(args.backend)
         judge = Judge(load_body_model("anny"))
-        main_variant = Variant(f"diffusion + DAT ({args.steps} steps)", steps=args.steps, dat=model.config.dat)
+        main_variant = Variant(f"diffusion + DAT ({args.steps} steps, {args.hypotheses} hypotheses)", steps=args.steps,
+                               dat=model.config.dat, hypotheses=args.hypotheses)
         results: dict = {"weights": str(args.weights or "shipped")}
         if args.test:
             variants = ablation_variants(main_variant) if args.ablation else [main_variant]
@@ -299,8 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             results["rendered"] = rendered_section(model, judge, args.rendered, mediapipe_variants)
             print("## Rendered frames through MediaPipe\n" + table({n: {"all": r} for n, r in results["rendered"].items()}))
         if args.lift:
-            variants = [Variant(f"diffusion, no DAT ({args.steps} steps)", steps=args.steps, dat=False), main_variant,
-                        averaged(main_variant)] if args.ablation else [main_variant]
+            variants = [v for v in prior_ablation(main_variant) if v.world] if args.ablation else [main_variant]
             results["lift"] = lift_section(model, judge, args.lift, variants, stride=args.lift_stride,
                                            naive=args.lift_naive)
             print("## Real poses from exact 2D (lifting)\n" + json.dumps(results["lift"], indent=1))

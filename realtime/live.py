@@ -181,11 +181,12 @@ class LiveRecovery:
         ms["prior"] = (time.perf_counter() - t0) * 1e3
         o = self.options
         t0 = time.perf_counter()
-        out = model.recover(record.prior, steps=o.steps, hypotheses=o.hypotheses, dat=o.dat)
+        out = model.recover(record.prior, steps=o.steps, hypotheses=o.frame_hypotheses, dat=o.dat)
         ms["diffusion_cold"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
         for _ in range(2):
-            out = model.recover(record.prior, steps=o.warm_steps, hypotheses=o.hypotheses, warm_start=out.h0, dat=o.dat)
+            out = model.recover(record.prior, steps=o.warm_steps, hypotheses=o.frame_hypotheses, warm_start=out.h0,
+                                    dat=o.dat)
         ms["diffusion_warm"] = (time.perf_counter() - t0) * 1e3 / 2
         return ms
 

@@ -27,9 +27,11 @@ class LiveOptions:
     focal_px: float | None = None
 
     # Recovery (HMDiff).
-    steps: int = 5  # DDIM steps from noise (cold start)
+    steps: int = 2  # DDIM steps from noise (cold start): 2 beat 5 on real poses (BENCHMARKS.md, v4)
     warm_steps: int = 2  # DDIM steps of a warm-started frame, from the re-noised previous mesh
-    hypotheses: int = 1  # samples per frame; more than one colours the uncertainty
+    hypotheses: int = 1  # samples per frame of a stream (latency); more than one colours the uncertainty
+    photo_hypotheses: int = 8  # samples averaged per photo (static_image_mode): their mean is the more
+    # accurate mesh (BENCHMARKS.md), and a photo has no frame budget
     dat: bool = True  # distribution-alignment guidance toward the 2D/3D prior
     warm_start: bool = True  # start from the previous frame's mesh while the track continues
     jump_threshold: float = 0.2  # keypoint move, as a fraction of the box, that restarts from noise
@@ -47,6 +49,11 @@ class LiveOptions:
     # Start-up: run every first call (MediaPipe, Numba, ONNX Runtime, torch) on dummy frames
     # before the first real one, so that the first second of a live run drops no more than the rest.
     warmup: bool = True
+
+    @property
+    def frame_hypotheses(self) -> int:
+        """Samples per frame in this mode: ``photo_hypotheses`` for photos, else ``hypotheses``."""
+        return self.photo_hypotheses if self.static_image_mode else self.hypotheses
 
     def replace(self, **changes: object) -> "LiveOptions":
         """A copy with some fields changed (unknown names raise TypeError)."""

@@ -43,7 +43,7 @@ class RecoverStage:
 
     @classmethod
     def from_options(cls, model: object, options: LiveOptions) -> "RecoverStage":
-        return cls(model, steps=options.steps, hypotheses=options.hypotheses, dat=options.dat,
+        return cls(model, steps=options.steps, hypotheses=options.frame_hypotheses, dat=options.dat,
                    warm_start=options.warm_start, smooth=options.smooth, jump_threshold=options.jump_threshold,
                    warm_steps=options.warm_steps, min_keypoint_confidence=options.min_keypoint_confidence)
 

@@ -21,7 +21,7 @@ def test_cli_defaults_are_the_options_defaults():
     import run_live
 
     args = run_live.build_parser().parse_args([])
-    assert (args.steps, args.warm_steps, args.hypotheses) == (DEFAULTS.steps, DEFAULTS.warm_steps, DEFAULTS.hypotheses)
+    assert (args.steps, args.warm_steps, args.hypotheses) == (DEFAULTS.steps, DEFAULTS.warm_steps, None)
     assert (args.fov, args.jump_threshold, args.process_width) == (DEFAULTS.fov_deg, DEFAULTS.jump_threshold,
                                                                    DEFAULTS.process_width)
     with pytest.raises(TypeError):
@@ -42,6 +42,13 @@ def test_options_follow_the_source():
     assert not run_live.live_options(args, VideoSource("unused.mp4")).static_image_mode
     assert not run_live.live_options(args, SyntheticSource()).static_image_mode
     assert not ImageFolderSource("unused", independent=False).independent  # a video's frames in a folder
+    # Hypotheses: the mode's default (a stream 1, a photo several), or --hypotheses for both.
+    assert photos.frame_hypotheses == DEFAULTS.photo_hypotheses > 1
+    assert run_live.live_options(args, VideoSource("unused.mp4")).frame_hypotheses == DEFAULTS.hypotheses == 1
+    args = run_live.build_parser().parse_args(["--hypotheses", "3"])
+    args.device = "cpu"
+    assert {run_live.live_options(args, source).frame_hypotheses
+            for source in (ImageFolderSource("unused"), VideoSource("unused.mp4"))} == {3}
 
 
 @pytest.fixture(scope="module")

@@ -100,6 +100,14 @@ def test_evaluate_prints_and_writes_the_ablation(tiny_sets, tmp_path, capsys):
     assert "| variant |" in capsys.readouterr().out
 
 
+def test_evaluate_runs_what_run_live_runs_on_a_photo():
+    from realtime.options import DEFAULTS
+
+    assert (evaluate.PHOTO_STEPS, evaluate.PHOTO_HYPOTHESES) == (DEFAULTS.steps, DEFAULTS.photo_hypotheses)
+    assert DEFAULTS.replace(static_image_mode=True).frame_hypotheses == DEFAULTS.photo_hypotheses
+    assert DEFAULTS.frame_hypotheses == DEFAULTS.hypotheses == 1  # a stream keeps its latency
+
+
 def test_evaluate_reports_a_broken_checkpoint_in_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 10)
@@ -130,10 +138,10 @@ def test_real_frames_through_mediapipe_with_and_without_the_3d_prior(shared_dir,
     result = tmp_path / "eval.json"
     assert evaluate.main(["--real", str(tmp_path / "h36m"), "--ablation", "--json", str(result)]) == 0
     rows = json.loads(result.read_text())["real"][str(tmp_path / "h36m")]
-    no_dat, no_world, only_2d, full, mean = rows.values()
+    no_dat, no_world, only_2d, full, five, mean = rows.values()
     names = list(rows)
     assert "no DAT" in names[0] and "no 3D prior" in names[1] and "2D heatmaps only" in names[2]
-    assert "hypotheses" in names[4] and 0 < no_world["pa_mpjpe_limb12"]
+    assert "5 steps" in names[4] and "1 hypothesis" in names[5] and 0 < no_world["pa_mpjpe_limb12"]
     assert 0 < mean["pa_mpjpe_limb12"] and len(mean["per_frame_limb12"]) == 4
     assert full["no_person"] == 0 and len(full["per_frame_limb12"]) == 4
     assert 0 < full["pa_mpjpe_limb12"] < no_dat["pa_mpjpe_limb12"]
