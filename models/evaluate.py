@@ -13,7 +13,7 @@ hypotheses (``--steps``, ``--hypotheses``). ``--ablation`` adds, each like the m
 one change: on the synthetic set one-shot regression, no DAT, DAT without the activation strategy,
 DDIM steps 1/2/5/10/25, the other number of hypotheses (1, or 8) and DAT on the uncorrupted 2D
 keypoints (an oracle: how much of the error the detector's noise causes); on the sets through
-MediaPipe no DAT, no 3D prior anywhere, DAT with the 2D heatmaps only, 5 steps and the other number
+MediaPipe no DAT, no 3D prior anywhere, DAT with or without the 3D prior's pull, 5 steps and the other number
 of hypotheses; on ``--lift`` the same but for the 3D prior's rows (it has none).
 """
 from __future__ import annotations
@@ -243,16 +243,18 @@ def other_hypotheses(main: Variant, hypotheses: int = ABLATION_HYPOTHESES) -> Va
 
 def prior_ablation(main: Variant) -> list[Variant]:
     """For sets through MediaPipe, each like ``main`` (steps, hypotheses) but for one change: no DAT,
-    no 3D prior anywhere (condition or DAT), DAT with the 2D heatmaps only (the 3D prior still in
-    the condition), ``main`` itself, 5 DDIM steps (if ``main`` has another count) and the other
-    number of hypotheses (1, or several)."""
+    no 3D prior anywhere (condition or DAT), DAT with (or without, if ``main`` has it) the 3D
+    prior's pull (``rho_world``; the 3D prior stays in the condition), ``main`` itself, 5 DDIM
+    steps (if ``main`` has another count) and the other number of hypotheses (1, or several)."""
     dat = main.dat if isinstance(main.dat, DATConfig) else DATConfig()
     tag = f"({main.steps} steps, {main.hypotheses} hyp.)"
     five = [] if main.steps == 5 else [replace(main, name=f"DAT, 5 steps ({main.hypotheses} hyp.)", steps=5)]
+    pull = DATConfig().rho_world
+    other_pull = replace(main, name=f"DAT, 2D heatmaps only {tag}", dat=replace(dat, rho_world=0.0)) if dat.rho_world \
+        else replace(main, name=f"DAT with the 3D prior's pull too (rho_world {pull}) {tag}", dat=replace(dat, rho_world=pull))
     return [replace(main, name=f"diffusion, no DAT {tag}", dat=False),
             replace(main, name=f"no 3D prior at all, DAT 2D only {tag}", world=False),
-            replace(main, name=f"DAT, 2D heatmaps only {tag}", dat=replace(dat, rho_world=0.0)),
-            main, *five, other_hypotheses(main)]
+            other_pull, main, *five, other_hypotheses(main)]
 
 
 def ablation_variants(main: Variant) -> list[Variant]:
