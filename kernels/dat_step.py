@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from kernels.numba_cpu import _log_likelihood, _map_max
+# numba_cpu first: it picks Numba's threading layer before Numba is imported.
+from kernels.numba_cpu import _log_likelihood, _map_max  # noqa: I001
+from numba import njit  # noqa: E402
 
 
 @njit(fastmath=False, cache=True)
