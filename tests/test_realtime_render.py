@@ -72,3 +72,27 @@ def test_display_problem_without_display(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr("sys.platform", "linux")
     assert "--no-display" in display_problem()
+
+
+def test_draw_mesh_blends_only_the_points_and_their_dilation():
+    """Each projected vertex blends its colour into its pixel and the 2×2 dilation's (to the
+    right and below); nothing else changes, vertices behind the camera or off the frame included,
+    and points on the frame's last row and column stay inside it."""
+    from realtime.overlay import draw_mesh
+
+    rng = np.random.default_rng(0)
+    canvas = rng.integers(0, 256, (40, 60, 3), np.uint8)
+    focal, principal = np.array([100.0, 100.0]), np.array([0.0, 0.0])
+    pixels = np.array([[5, 7], [30, 20], [59, 39], [0, 0]])  # the last two on the frame's corners
+    vertices = np.concatenate([np.c_[pixels / 100.0, np.ones(4)], [[0.1, 0.1, -1.0], [2.0, 0.1, 1.0]]])
+    colours = rng.integers(0, 256, (6, 3), np.uint8)
+    out = canvas.copy()
+    draw_mesh(out, vertices, focal, principal, colours, alpha=0.5)
+    touched = np.zeros(canvas.shape[:2], bool)
+    for x, y in pixels:
+        touched[y:y + 2, x:x + 2] = True
+    changed = (out != canvas).any(-1)
+    assert not (changed & ~touched).any()
+    for (x, y), colour in zip(pixels, colours):
+        expected = (0.5 * colour + 0.5 * canvas[y, x]).astype(np.uint8)
+        assert np.array_equal(out[y, x], expected)
