@@ -7,7 +7,6 @@ import time
 import tracemalloc
 from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,6 +18,7 @@ from realtime.pipeline import END, Pipeline, PipelineError, StageQueue
 from realtime.recovery import RecoverStage
 from realtime.render import RenderStage
 from realtime.sources import Source, SourceError
+from tests.helpers import decoded_frames
 
 V = 40  # fake mesh: a strip of triangles
 FACES = np.stack([np.arange(V - 2), np.arange(1, V - 1), np.arange(2, V)], 1)
@@ -108,15 +108,6 @@ def no_stage_threads_left() -> bool:
     return not [t for t in threading.enumerate() if t.name in STAGE_NAMES and t.is_alive()]
 
 
-def video_frames(path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 def test_end_of_source_finalises_every_output(tmp_path):
     source, outputs = FakeSource(30), outputs_in(tmp_path)
     pipeline, _ = make_pipeline(source, absent={10, 11, 12}, outputs=outputs)
@@ -135,7 +126,7 @@ def test_end_of_source_finalises_every_output(tmp_path):
     assert data["warm"][[0, 13]].tolist() == [False, False] and data["warm"][[1, 9, 14, 29]].all()
     assert data["steps_used"][0] == 4 and data["steps_used"][1] == 2
     assert np.all(np.diff(data["timestamp"]) >= 0) and data["faces"].shape == FACES.shape
-    assert video_frames(tmp_path / "run.mp4") == 30
+    assert decoded_frames(tmp_path / "run.mp4") == 30
     assert len(list((tmp_path / "meshes").glob("frame_*.ply"))) == 27
     ply = trimesh.load(tmp_path / "meshes" / "frame_000013.ply")
     assert ply.vertices.shape == (V, 3) and len(ply.faces) == len(FACES)
@@ -158,7 +149,7 @@ def test_exception_in_a_stage_stops_cleanly_and_keeps_outputs(tmp_path):
     assert source.closed and no_stage_threads_left()
     data = np.load(tmp_path / "run.npz")
     assert data["frame_index"].tolist() == list(range(8))  # everything rendered before the failure
-    assert video_frames(tmp_path / "run.mp4") == 8
+    assert decoded_frames(tmp_path / "run.mp4") == 8
     assert len(trimesh.load(tmp_path / "run.glb").geometry) == 8
 
 
@@ -192,7 +183,7 @@ def test_sigint_is_a_clean_stop(tmp_path):
     assert summary.reason == "interrupted" and summary.frames > 0
     assert no_stage_threads_left()
     assert len(np.load(tmp_path / "run.npz")["frame_index"]) == summary.frames
-    assert video_frames(tmp_path / "run.mp4") == summary.frames
+    assert decoded_frames(tmp_path / "run.mp4") == summary.frames
 
 
 def test_stop_event_and_quit_key():

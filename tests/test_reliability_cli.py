@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import decoded_frames, writable
+
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("W0000", "I0000", "INFO:", "WARNING: All log messages", "Loading cached", "denoiser backend")
 
@@ -27,14 +29,6 @@ def run_live(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def problems(stderr: str) -> list[str]:
     """stderr without the libraries' start-up chatter."""
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith(NOISE)]
-
-
-def decoded_frames(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    return n
 
 
 def start_video_run(video: Path, out: Path, weights: Path) -> subprocess.Popen:
@@ -114,7 +108,7 @@ def test_recording_over_the_input_is_refused_and_the_input_kept(shared_dir, tmp_
 def test_bad_values_are_refused_before_the_model_loads(tmp_path, args, text):
     """One line, exit 2, in well under a model load's time; the missing --weights shows that the
     model was never reached (it would be the error otherwise)."""
-    if "/sys/" in " ".join(args) and _writable(Path("/sys")):
+    if "/sys/" in " ".join(args) and writable(Path("/sys")):
         pytest.skip("/sys is writable here")
     clip = tmp_path / "clip"
     clip.mkdir()
@@ -126,15 +120,6 @@ def test_bad_values_are_refused_before_the_model_loads(tmp_path, args, text):
     assert result.returncode == 2 and len(problems(result.stderr)) == 1 and text in result.stderr, result.stderr
     assert elapsed < 20, f"took {elapsed:.1f} s"
     assert sorted(os.listdir(tmp_path)) == ["clip"]  # nothing created, no .parts folder
-
-
-def _writable(folder: Path) -> bool:
-    try:
-        (folder / ".hmdiff-probe").touch()
-        (folder / ".hmdiff-probe").unlink()
-        return True
-    except OSError:
-        return False
 
 
 def test_a_run_that_finds_nobody_says_so(tmp_path, untrained_weights):

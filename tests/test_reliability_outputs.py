@@ -24,6 +24,7 @@ from realtime.outputs import FLUSH_ROWS, Outputs, finish, parts_folder
 from realtime.record import FrameRecord, MeshResult
 from realtime.sources import Frame
 from realtime.targets import OutputError, check_targets
+from tests.helpers import decoded_frames, writable
 
 REPO = Path(__file__).resolve().parents[1]
 V = 40
@@ -50,15 +51,6 @@ def make_record(i: int, person: bool = True, size: tuple[int, int] = (64, 48), n
 def outputs_in(folder: Path, **only) -> Outputs:
     paths = {"record": folder / "run.mp4", "export": folder / "run.npz", "export_glb": folder / "run.glb"}
     return Outputs(FACES, V, 30.0, **{k: v for k, v in paths.items() if not only or k in only})
-
-
-def decoded_frames(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
 
 
 def test_a_completed_run_leaves_the_outputs_and_nothing_else(tmp_path):
@@ -238,20 +230,11 @@ def test_check_targets_refuses_inputs_other_outputs_and_leftovers(tmp_path):
 
 def test_check_targets_tries_writing(tmp_path):
     readonly = Path("/sys")
-    if not _cannot_write(readonly):
+    if writable(readonly):
         pytest.skip("/sys is writable here")
     with pytest.raises(OutputError, match="--export: cannot write in /sys"):
         check_targets({"--export": readonly / "run.npz"}, {})
     assert not list(tmp_path.iterdir())
-
-
-def _cannot_write(folder: Path) -> bool:
-    try:
-        (folder / ".hmdiff-probe").touch()
-        (folder / ".hmdiff-probe").unlink()
-        return False
-    except OSError:
-        return True
 
 
 # -- the video's containers -----------------------------------------------------------------------
