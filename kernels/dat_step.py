@@ -149,10 +149,21 @@ def dat_move(
     (B, J): the 3D prior (None: no 3D term). ``umax``: the maps' maxima if already known.
     """
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    U = np.ascontiguousarray(U, dtype=np.float32 if U.dtype == np.float16 else U.dtype)
+    U = _kernel_maps(U)
     umax = _map_max(U) if umax is None else umax
     if world is None:
         world, world_w, rho_world = np.zeros((U.shape[0], U.shape[1], 3)), np.zeros(U.shape[:2]), 0.0
     return _dat_move(U, umax, f64(weights), f64(points), int(hypotheses), f64(q), f64(a_inv), f64(lam_d),
                      f64(focal), f64(principal), f64(origin), f64(hm_per_px), float(s), float(rho), f64(world),
                      f64(world_w), float(rho_world), float(spread), float(max_move))
+
+
+def map_maxima(U: np.ndarray) -> np.ndarray:
+    """Per (b, j) the largest value of heatmaps U (B, J, H, W): ``dat_move``'s ``umax``, for callers
+    that move several times against the same maps."""
+    return _map_max(_kernel_maps(U))
+
+
+def _kernel_maps(U: np.ndarray) -> np.ndarray:
+    """U as the kernels read it: C-contiguous, float16 widened to float32 (Numba has no float16)."""
+    return np.ascontiguousarray(U, dtype=np.float32 if U.dtype == np.float16 else U.dtype)

@@ -264,7 +264,7 @@ def test_fused_dat_step_matches_the_torch_paths(world, monkeypatch):
             torch.testing.assert_close(h, h_ref, rtol=0, atol=5e-5)
             torch.testing.assert_close(x0, x0_ref, rtol=0, atol=5e-5)
     assert (recovery(dat) - recovery(DATConfig(activation=False, closed_form=False))).abs().max() < 1e-3
-    monkeypatch.setattr(dat_module, "fused_kernel", lambda: None)  # no Numba: the torch closed form runs
+    monkeypatch.setattr(dat_module, "dat_step_kernels", lambda: None)  # no Numba: the torch closed form runs
     assert not AlignmentGradient(prior, 1).fused
 
 

@@ -39,30 +39,38 @@ class DATConfig:
         return asdict(self)
 
 
+def translation_normal_equations(
+    keypoints: torch.Tensor, weights: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor,
+    depth_prior: float = 4.0, ridge: float = 1e-5,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The camera fit's normal equations, which depend on the prior only: (Q (B,J,3,3), A (B,3,3),
+    λd (B,3)) such that root-relative joints X (B,J,3) are placed at t = A⁻¹(λd − Σ_j Q_j X_j).
+
+    Perspective, linear in t: f·(X+t_x) − (u−c)·(Z+t_z) = 0 per joint and axis, i.e. R_j (X_j + t) = 0
+    with R_j = [[1, 0, −u_j], [0, 1, −v_j]] in normalised image coordinates, weighted by the prior's
+    per-joint weights (Q_j = w_j R_jᵀR_j), with a tiny ridge λ (relative to the total weight) toward
+    (0, 0, depth_prior) for degenerate cases: A = Σ_j Q_j + λI.
+    """
+    uv = (keypoints - principal[:, None]) / focal[:, None]
+    rtr = uv.new_zeros(*uv.shape[:2], 3, 3)  # R_jᵀR_j
+    rtr[..., 0, 0] = rtr[..., 1, 1] = 1.0
+    rtr[..., 0, 2], rtr[..., 1, 2] = -uv[..., 0], -uv[..., 1]
+    rtr[..., 2, 0], rtr[..., 2, 1] = -uv[..., 0], -uv[..., 1]
+    rtr[..., 2, 2] = uv.square().sum(-1)
+    q = weights[..., None, None] * rtr
+    lam = ridge * (weights.sum(1) + 1e-3)
+    a = q.sum(1) + lam[:, None, None] * torch.eye(3, device=uv.device, dtype=uv.dtype)
+    return q, a, lam[:, None] * uv.new_tensor([0.0, 0.0, depth_prior])
+
+
 def estimate_translation(
     joints_rel: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor,
     focal: torch.Tensor, principal: torch.Tensor, depth_prior: float = 4.0, ridge: float = 1e-5,
 ) -> torch.Tensor:
-    """Camera translation t (B,3) placing root-relative joints (B,J,3) on keypoints (B,J,2) px.
-
-    Perspective, linear in t: f·(X+t_x) − (u−c)·(Z+t_z) = 0 per joint and axis, weighted by the
-    prior's per-joint weights, with a tiny ridge (relative to the total weight) toward
-    (0, 0, depth_prior) for degenerate cases.
-    """
-    uv = (keypoints - principal[:, None]) / focal[:, None]  # normalised image coordinates
-    b, j, _ = joints_rel.shape
-    rows = joints_rel.new_zeros(b, j, 2, 3)
-    rows[..., 0, 0] = 1.0
-    rows[..., 1, 1] = 1.0
-    rows[..., :, 2] = -uv
-    rhs = uv * joints_rel[..., 2:3] - joints_rel[..., :2]
-    w = weights[..., None].expand(b, j, 2).reshape(b, 2 * j)
-    a = rows.reshape(b, 2 * j, 3)
-    ata = a.transpose(1, 2) @ (w[..., None] * a)
-    atb = (a.transpose(1, 2) @ (w * rhs.reshape(b, 2 * j))[..., None])[..., 0]
-    lam = ridge * (weights.sum(1) + 1e-3)[:, None]
-    atb = atb + lam * joints_rel.new_tensor([0.0, 0.0, depth_prior])
-    return torch.linalg.solve(ata + lam[..., None] * torch.eye(3, device=a.device, dtype=a.dtype), atb)
+    """Camera translation t (B,3) placing root-relative joints (B,J,3) on keypoints (B,J,2) px
+    (:func:`translation_normal_equations`)."""
+    q, a, lam_d = translation_normal_equations(keypoints, weights, focal, principal, depth_prior, ridge)
+    return torch.linalg.solve(a, lam_d - torch.einsum("bjxy,bjy->bx", q, joints_rel))
 
 
 def fit_translation(joints_rel: torch.Tensor, prior, hypotheses: int) -> torch.Tensor:
@@ -76,9 +84,9 @@ def fit_translation(joints_rel: torch.Tensor, prior, hypotheses: int) -> torch.T
 class AlignmentGradient:
     """D_k's gradient w.r.t. the root-relative joints in closed form, without autograd.
 
-    Built once per recovery: the translation fit's normal matrix A = Σ_j Q_j + λI, with
-    Q_j = w_j R_jᵀR_j and R_j = [[1, 0, −u_j], [0, 1, −v_j]] from the normalised keypoints, depends
-    on the prior only, so t(X) = A⁻¹(λ·d − Σ_j Q_j X_j) is linear in the joints X. With C = X + t,
+    Built once per recovery: the camera fit's normal equations depend on the prior only
+    (:func:`translation_normal_equations`), so t(X) = A⁻¹(λd − Σ_j Q_j X_j) is linear in the
+    joints X. With C = X + t,
     P = a·(f·C_xy/C_z + c) − origin and g_j = (∂P_j/∂C_j)ᵀ ∂D/∂P_j from the alignment kernel,
 
         ∂D/∂X_j = g_j + (∂t/∂X_j)ᵀ Σ_i g_i = g_j − Q_j A⁻¹ Σ_i g_i,
@@ -86,22 +94,24 @@ class AlignmentGradient:
     the same as autograd through :func:`alignment_gap` (checked in the tests) in a few dozen ops.
     """
 
-    def __init__(self, prior, hypotheses: int, depth_prior: float = 4.0, ridge: float = 1e-5) -> None:
+    def __init__(self, prior, hypotheses: int) -> None:
         rep = lambda x: x.repeat_interleave(hypotheses, dim=0)  # noqa: E731
         self.prior, self.hypotheses = prior, hypotheses
-        self.focal, self.principal, weights = rep(prior.focal), rep(prior.principal), rep(prior.weights)
-        uv = (rep(prior.keypoints) - self.principal[:, None]) / self.focal[:, None]
-        rtr = uv.new_zeros(*uv.shape[:2], 3, 3)  # R_jᵀR_j
-        rtr[..., 0, 0] = rtr[..., 1, 1] = 1.0
-        rtr[..., 0, 2], rtr[..., 1, 2] = -uv[..., 0], -uv[..., 1]
-        rtr[..., 2, 0], rtr[..., 2, 1] = -uv[..., 0], -uv[..., 1]
-        rtr[..., 2, 2] = uv.square().sum(-1)
-        self.q = weights[..., None, None] * rtr  # (B·M, J, 3, 3)
-        lam = ridge * (weights.sum(1) + 1e-3)  # the ridge of estimate_translation
-        self.a_inv = torch.linalg.inv(self.q.sum(1) + lam[:, None, None] * torch.eye(3, dtype=uv.dtype))
-        self.lam_d = lam[:, None] * uv.new_tensor([0.0, 0.0, depth_prior])
+        self.focal = rep(prior.focal)
+        self.q, a, self.lam_d = translation_normal_equations(rep(prior.keypoints), rep(prior.weights), self.focal,
+                                                             rep(prior.principal))
+        self.a_inv = torch.linalg.inv(a)
         self.hm_per_px = rep(prior.heatmap_size / prior.crop_side)  # (B·M,)
-        self.fused = prior.keypoints.device.type == "cpu" and fused_kernel() is not None
+        self.fused = prior.keypoints.device.type == "cpu" and dat_step_kernels() is not None
+        if self.fused:  # the kernel's inputs that stay the same at every guided step, as arrays once
+            numpy = lambda t: t.detach().numpy()  # noqa: E731
+            self._fused_inputs = dict(
+                U=numpy(prior.heatmaps), weights=numpy(prior.weights), q=numpy(self.q), a_inv=numpy(self.a_inv),
+                lam_d=numpy(self.lam_d), focal=numpy(prior.focal), principal=numpy(prior.principal),
+                origin=numpy(prior.crop_center - prior.crop_side[:, None] / 2),
+                hm_per_px=numpy(prior.heatmap_size / prior.crop_side),
+            )
+            self._fused_inputs["umax"] = dat_step_kernels().map_maxima(self._fused_inputs["U"])
 
     def translation(self, joints_rel: torch.Tensor) -> torch.Tensor:
         """:func:`fit_translation` of (B·M, J, 3) joints, from the cached normal matrix."""
@@ -121,29 +131,26 @@ class AlignmentGradient:
         through_t = torch.einsum("njab,nb->nja", self.q, (self.a_inv @ g.sum(1)[..., None])[..., 0])
         return g - through_t, transl
 
-
     def fused_move(self, points: torch.Tensor, s: float, cfg: DATConfig) -> torch.Tensor:
         """The whole DAT move (B·M, N, 3) metres of points (vertices, then joints; metres) in one
         Numba call (``kernels.dat_step``): what the torch path of ``Sampler._guided`` computes."""
         p = self.prior
-        numpy = lambda t: t.detach().numpy()  # noqa: E731
-        world = None if p.world is None or cfg.rho_world <= 0 else numpy(p.world)
-        move = fused_kernel()(
-            numpy(p.heatmaps), numpy(p.weights), numpy(points), self.hypotheses, numpy(self.q), numpy(self.a_inv),
-            numpy(self.lam_d), numpy(p.focal), numpy(p.principal), numpy(p.crop_center - p.crop_side[:, None] / 2),
-            numpy(p.heatmap_size / p.crop_side), s, cfg.rho, world, None if world is None else numpy(p.world_weights),
-            cfg.rho_world, cfg.spread_m, cfg.max_move_m,
+        pull = p.world is not None and cfg.rho_world > 0
+        move = dat_step_kernels().dat_move(
+            points=points.detach().numpy(), hypotheses=self.hypotheses, s=s, rho=cfg.rho,
+            world=p.world.numpy() if pull else None, world_w=p.world_weights.numpy() if pull else None,
+            rho_world=cfg.rho_world, spread=cfg.spread_m, max_move=cfg.max_move_m, **self._fused_inputs,
         )
         return torch.from_numpy(move).to(points.dtype)
 
 
-def fused_kernel():
-    """``kernels.dat_step.dat_move``, or None where Numba is missing (the torch path runs then)."""
+def dat_step_kernels():
+    """The module ``kernels.dat_step``, or None where Numba is missing (the torch path runs then)."""
     try:
-        from kernels.dat_step import dat_move
+        from kernels import dat_step
     except ImportError:
         return None
-    return dat_move
+    return dat_step
 
 
 def bandwidth(cfg: DATConfig, alpha_bar: float) -> float:
