@@ -3,7 +3,7 @@
 DIR is a sequence test set (``python -m models.synth --kind sequence --split test``). Each frame's
 prior comes from its stored corruption; the warm run starts every frame but the first from the
 previous frame's h_0 (``--warm-steps``), the cold run starts every frame from noise (``--cold-steps``).
-Prints PA-MPJPE (H36M-17, mm) and steps per frame of both.
+Prints PA-MPJPE (H36M-17, mm), the acceleration error (jitter, mm/frame²) and steps per frame of both.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch
 
 from models.body import load_body_model
 from models.evaluate import Judge
+from models.metrics import accel_error
 from models.hmdiff import load_hmdiff
 from models.prior import build_prior
 from models.synth.dataset import load_dataset
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     f = lambda k, i: torch.as_tensor(np.asarray(data[k][i], np.float32))  # noqa: E731
     scores = {"cold": [], "warm": []}
     steps = {"cold": [], "warm": []}
+    accel = {"cold": [], "warm": []}
     for i in range(n):
         focal, principal, size = (f(k, i)[None].expand(length, -1) for k in ("focal", "principal", "image_size"))
         prior = build_prior(f("keypoints_corrupt", i), f("confidence", i), focal, principal, size)
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         gen = torch.Generator().manual_seed(i)
         cold = model.recover(prior, steps=args.cold_steps, generator=gen)
         scores["cold"].append(judge.scores(cold.vertices, gt)["pa_mpjpe_h36m"])
+        truth = judge.h36m @ gt
+        accel["cold"].append(accel_error(judge.h36m @ cold.vertices, truth))
         steps["cold"] += [cold.steps_used] * length
         h0, warm_vertices = None, []
         for t in range(length):
@@ -54,10 +58,12 @@ def main(argv: list[str] | None = None) -> None:
             warm_vertices.append(out.vertices)
             steps["warm"].append(out.steps_used)
         scores["warm"].append(judge.scores(torch.cat(warm_vertices), gt)["pa_mpjpe_h36m"])
-    print("| start | PA-MPJPE H36M mm | DDIM steps per frame | frames |\n|---|---|---|---|")
+        accel["warm"].append(accel_error(judge.h36m @ torch.cat(warm_vertices), truth))
+    print("| start | PA-MPJPE H36M mm | acceleration error mm/frame² | DDIM steps per frame | frames |\n|---|---|---|---|---|")
     for key in ("cold", "warm"):
         values = torch.cat(scores[key])
-        print(f"| {key} | {float(values.mean()):.1f} | {np.mean(steps[key]):.2f} | {len(values)} |")
+        print(f"| {key} | {float(values.mean()):.1f} | {float(torch.cat(accel[key]).mean()):.1f} | "
+              f"{np.mean(steps[key]):.2f} | {len(values)} |")
 
 
 if __name__ == "__main__":

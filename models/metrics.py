@@ -35,3 +35,16 @@ def mpve(pred_vertices: torch.Tensor, gt_vertices: torch.Tensor, pred_root: torc
     p = pred_vertices - pred_root[:, None]
     g = gt_vertices - gt_root[:, None]
     return (p - g).norm(dim=-1).mean(1) * 1000
+
+
+def accel_error(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Acceleration error (mm/frame²) of one joint sequence (T,J,3), root-relative (joint 0):
+    ‖Δ²pred − Δ²gt‖ averaged over joints, one value per frame t = 1..T−2 whose neighbours and
+    itself are all ``valid`` (T,) (the jitter a viewer sees, against the true motion)."""
+    p, g = pred - pred[:, :1], gt - gt[:, :1]
+    second = lambda x: x[2:] - 2 * x[1:-1] + x[:-2]  # noqa: E731
+    error = (second(p) - second(g)).norm(dim=-1).mean(-1) * 1000
+    if valid is None:
+        return error
+    keep = valid[2:] & valid[1:-1] & valid[:-2]
+    return error[keep]

@@ -28,14 +28,16 @@ class LiveOptions:
 
     # Recovery (HMDiff).
     steps: int = 2  # DDIM steps from noise (cold start): 2 beat 5 on real poses (BENCHMARKS.md, v4)
-    warm_steps: int = 2  # DDIM steps of a warm-started frame, from the re-noised previous mesh
+    warm_steps: int = 1  # DDIM steps of a warm-started frame, from the re-noised previous mesh: 1 is
+    # as accurate as 2 on rendered sequences, one network call cheaper (BENCHMARKS.md, warm vs cold)
     hypotheses: int = 1  # samples per frame of a stream (latency); more than one colours the uncertainty
     photo_hypotheses: int = 8  # samples averaged per photo (static_image_mode): their mean is the more
     # accurate mesh (BENCHMARKS.md), and a photo has no frame budget
     dat: bool = True  # distribution-alignment guidance toward the 2D/3D prior
     warm_start: bool = True  # start from the previous frame's mesh while the track continues
     jump_threshold: float = 0.2  # keypoint move, as a fraction of the box, that restarts from noise
-    smooth: bool = False  # One Euro smoothing of vertices and joints
+    smooth: bool = True  # One Euro smoothing of vertices and joints along a track (4x less jitter and
+    # 2 mm better on rendered sequences, BENCHMARKS.md); restarts on cuts, jumps and photos
 
     # Model.
     weights: Path | None = None  # HMDiff checkpoint (None: the shipped weights)

@@ -14,7 +14,7 @@ from models.hmdiff.denoiser import DenoiserConfig
 from models.hmdiff.sampler import Sampler
 from models.hmdiff.schedule import NoiseSchedule
 from models.hmdiff.state import StateLayout, spatial_token_order
-from models.metrics import mpjpe, pa_mpjpe, procrustes_align
+from models.metrics import accel_error, mpjpe, pa_mpjpe, procrustes_align
 from models.prior import Prior, build_prior
 
 NUM_COARSE, NUM_JOINTS = 256, 17
@@ -331,6 +331,19 @@ def test_metrics_procrustes_and_root_alignment():
     assert float(pa_mpjpe(pred, gt).max()) < 0.1
     assert float(mpjpe(gt + 2.0, gt).max()) < 1e-3  # translation removed by the root
     assert abs(float(mpjpe(gt + torch.tensor([0.01, 0, 0]) * (torch.arange(17) == 3)[None, :, None], gt, 0).mean()) - 10 / 17) < 1e-3
+
+
+def test_accel_error_sees_jitter_not_motion():
+    t = torch.arange(10.0)[:, None, None]
+    gt = torch.zeros(10, 17, 3) + 0.01 * t**2 * (torch.arange(17) > 0)[None, :, None]  # steady acceleration
+    assert float(accel_error(gt + 5.0, gt).max()) < 1e-3  # the same motion, elsewhere: no error
+    jitter = gt.clone()
+    jitter[4, 1:] += 0.002  # one joint set 2 mm off on frame 4: frames 3, 4, 5 see it
+    error = accel_error(jitter, gt)
+    assert error.shape == (8,) and torch.allclose(error[[2, 3, 4]], torch.tensor([2.0, 4.0, 2.0]) * 3**0.5 * 16 / 17, atol=1e-3)
+    valid = torch.ones(10, dtype=torch.bool)
+    valid[4] = False  # a frame without a person: the three accelerations that use it are dropped
+    assert accel_error(jitter, gt, valid).shape == (5,) and float(accel_error(jitter, gt, valid).max()) < 1e-3
 
 
 @pytest.mark.parametrize("fill", ["nose", "zeros", "far", "nan"])
