@@ -6,7 +6,7 @@ Prints, as fractions of the leg: each Human3.6M subject's median segment ratios 
 anny's with our regressor (200 sampled shapes, rest pose; 5th / 50th / 95th percentile) and
 MediaPipe's world landmarks on the real video ``taiji.mp4`` (mapping of ``models.body.joints``);
 then the definition floor of each (``models.body.segments.definition_floor``). ``--fit`` derives
-the seven numbers of ``ANNY_H36M`` and ``MEDIAPIPE_H36M`` from the subjects' medians (aggregate
+the nine numbers of ``ANNY_H36M`` and ``MEDIAPIPE_H36M`` from the subjects' medians (aggregate
 statistics only) and prints them. ``--old-regressors`` adds rows for an earlier regressor file.
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ from models.synth.shapes import sample_shapes  # noqa: E402
 SHARED = ROOT.parent / "shared" / "data"
 CACHE = ROOT / ".cache" / "joint_definitions"
 FIT_WEIGHTS = {"shoulder_width": 3, "pelvis_thorax": 3, "thorax_head": 3, "hip_width": 3, "thigh_shin": 2,
-               "thorax_shoulder": 1, "thorax_neck_nose": 1, "neck_nose_head": 1}
-OFFSET_KEYS = ("hip_width", "thigh_shin", "pelvis_thorax", "shoulder_width", "thorax_head")
+               "thorax_shoulder": 1, "thorax_neck_nose": 1, "neck_nose_head": 1, "upper_arm": 3, "forearm": 3}
+OFFSET_KEYS = ("hip_width", "thigh_shin", "pelvis_thorax", "shoulder_width", "thorax_head", "upper_arm", "forearm")
 
 
 def anny_anchor_points(num_shapes: int = 200) -> dict[str, torch.Tensor]:

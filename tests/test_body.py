@@ -135,7 +135,8 @@ def test_h36m_tracks_anny_bones_on_held_out_poses(anny_body):
     out = next(random_anny_bodies(anny_body, 32, TEST_SEED + 1, batch=32))
     joints = regressor(anny_body, "h36m17") @ out.vertices
     spine, neck = _joint(anny_body, out, "spine01"), _joint(anny_body, out, "neck01")
-    expected = {"l_knee": _joint(anny_body, out, "lowerleg01.L"), "r_elbow": _joint(anny_body, out, "lowerarm01.R"),
+    elbow, shoulder = _joint(anny_body, out, "lowerarm01.R"), _joint(anny_body, out, "upperarm01.R")
+    expected = {"l_knee": _joint(anny_body, out, "lowerleg01.L"), "r_elbow": elbow + ANNY_H36M.elbow * (shoulder - elbow),
                 "thorax": spine + ANNY_H36M.thorax * (neck - spine)}
     for joint, target in expected.items():
         error = (joints[:, H36M17.index(joint)] - target).norm(dim=-1)
@@ -177,6 +178,8 @@ def test_definition_floor(shared_dir):
     old = {"hip_width": -0.024, "thigh_shin": -0.147, "pelvis_thorax": 0.140, "shoulder_width": 0.139, "thorax_head": 0.045}
     assert 40 < definition_floor(poses, old)["limb12"] < 55
     assert definition_floor(poses, {"shoulder_width": 0.01})["limb12"] < 3
+    old_arms = {"upper_arm": 0.042, "forearm": -0.019}  # anny's bone heads as elbows and wrists: ~16 mm
+    assert 12 < definition_floor(poses, old_arms)["limb12"] < 20
 
 
 def test_mediapipe_mappings():

@@ -36,24 +36,28 @@ official topology is required, as it is by smplx itself).
 joints are joint centres of the skeleton its mocap system fitted to markers, not anatomical
 landmarks: its ``thorax`` is the skeleton's neck joint at the base of the neck, ``neck_nose`` its
 head joint, ``head`` the end of the head bone, the shoulders its arm joints. Anatomy fixes what
-each joint is attached to; the rest is calibrated with seven interpretable numbers against
+each joint is attached to; the rest is calibrated with nine interpretable numbers against
 **aggregate statistics only**: the median over subjects S1/S5/S6/S7/S8 of each subject's median
 segment ratio (segment / leg length, ``models.body.segments``) in ``h36m_lift``, never per-frame
 fits (``python scripts/joint_definitions.py --fit`` re-derives them; anny on 200 sampled shapes,
 rest pose; MediaPipe on its world landmarks of the real video ``taiji.mp4``, no ground truth).
 For anny:
 
-- hips: attached to the pelvis, not to the thighs (so sitting does not move them): 23 % wider
-  than anny's femoral-head bone heads and raised 6.9 cm along the pelvis' up axis. Human3.6M's
+- hips: attached to the pelvis, not to the thighs (so sitting does not move them): 18 % wider
+  than anny's femoral-head bone heads and raised 6.8 cm along the pelvis' up axis. Human3.6M's
   hip joints sit high and wide on the pelvis (its thigh is as long as its shin, anny's
   femoral-head thigh is 13 % shorter than its shin);
 - pelvis: mid-hips, exactly as in Human3.6M; spine: mid(pelvis, thorax);
-- thorax: on the spine at 0.98 of the way from ``spine01`` to ``neck01``, the base of the neck;
-- shoulders: attached to the shoulder girdle, 0.88 of the way from the glenohumeral centre
+- thorax: on the spine at 0.95 of the way from ``spine01`` to ``neck01``, the base of the neck;
+- shoulders: attached to the shoulder girdle, 0.70 of the way from the glenohumeral centre
   (``upperarm01``) to the lateral clavicle (``shoulder01``): Human3.6M's shoulders are 30 %
   narrower than anny's glenohumeral centres;
-- neck_nose: skull base − 0.28 (head_top − skull base) + 0.58 (nose − skull base), in front of
-  the top of the neck; head: 0.41 of the way from the skull base to the top of the head.
+- neck_nose: skull base − 0.31 (head_top − skull base) + 0.58 (nose − skull base), in front of
+  the top of the neck; head: 0.38 of the way from the skull base to the top of the head;
+- elbows: 14 % of the way up the upper arm from anny's elbow (``lowerarm01``) toward its
+  glenohumeral centre; wrists: 5 % of the forearm back from anny's wrist toward the elbow
+  (Human3.6M's upper arm is 0.31 of the leg, anny's bone heads give 0.35; its forearm 0.28, anny's
+  0.26: left as bone heads, the arms alone cost 16 mm of definition floor).
 
 SMPL uses anny's numbers on its analogous joints with the hips left at its hip joints
 (``hip_up = 0``; not calibrated: the diffusion model is anny's). MediaPipe's mapping, used by the
@@ -104,14 +108,16 @@ class H36MDefinition:
     head: float  # fraction of the way from skull_base to head_top
     neck_top: float  # neck_nose = skull_base + neck_top (head_top − skull_base) + neck_nose (nose − skull_base)
     neck_nose: float
+    elbow: float = 0.0  # fraction of the way from the elbow anchor up the arm to the shoulder anchor
+    wrist: float = 0.0  # fraction of the forearm (elbow anchor → wrist anchor) added beyond the wrist anchor
 
 
 # Calibrated by ``python scripts/joint_definitions.py --fit`` (2026-12-01); see BENCHMARKS.md.
 ANNY_H36M = H36MDefinition(hip_width=1.176, hip_up=0.678, thorax=0.952, shoulder=0.695, head=0.382,
-                           neck_top=-0.305, neck_nose=0.583)
+                           neck_top=-0.305, neck_nose=0.583, elbow=0.144, wrist=-0.053)
 SMPL_H36M = replace(ANNY_H36M, hip_up=0.0)
 MEDIAPIPE_H36M = H36MDefinition(hip_width=0.983, hip_up=0.004, thorax=0.841, shoulder=0.343, head=-0.868,
-                                neck_top=-1.453, neck_nose=0.585)
+                                neck_top=-1.453, neck_nose=0.585, elbow=0.063, wrist=-0.123)
 # MediaPipe's mapping before calibration (surface landmarks, thorax = mid-shoulders), for comparisons.
 MEDIAPIPE_H36M_ANATOMICAL = H36MDefinition(hip_width=1.0, hip_up=0.0, thorax=1.0, shoulder=0.0, head=0.5,
                                            neck_top=0.0, neck_nose=0.5)
@@ -133,7 +139,9 @@ def h36m_from_anchors(a: dict[str, torch.Tensor], d: H36MDefinition) -> dict[str
     for s in "lr":
         joints[f"{s}_hip"] = hips[s]
         joints[f"{s}_shoulder"] = a[f"{s}_shoulder"] + d.shoulder * (a[f"{s}_girdle"] - a[f"{s}_shoulder"])
-        joints |= {f"{s}_{limb}": a[f"{s}_{limb}"] for limb in ("knee", "ankle", "elbow", "wrist")}
+        joints |= {f"{s}_{limb}": a[f"{s}_{limb}"] for limb in ("knee", "ankle")}
+        joints[f"{s}_elbow"] = a[f"{s}_elbow"] + d.elbow * (a[f"{s}_shoulder"] - a[f"{s}_elbow"])
+        joints[f"{s}_wrist"] = a[f"{s}_wrist"] + d.wrist * (a[f"{s}_wrist"] - a[f"{s}_elbow"])
     return joints
 
 
@@ -356,11 +364,20 @@ def mediapipe_to_lsp14(landmarks: torch.Tensor) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Build models/assets/anny_regressors.npz")
-    parser.add_argument("--build", action="store_true")
+    parser.add_argument("--build", action="store_true", help="fit every anchor again (minutes)")
+    parser.add_argument("--recompose", action="store_true",
+                        help="only re-derive the composed sets (h36m17, lsp14) from the stored anchors, "
+                             "after a change of ANNY_H36M")
     args = parser.parse_args()
     model = load_body_model("anny")
     if args.build or not ANNY_REGRESSORS.is_file():
         save_anny_regressors(build_anny_regressors(model))
+    elif args.recompose:
+        anchors = stored_anny_anchors(model)
+        with np.load(ANNY_REGRESSORS) as data:
+            stored = {name: _stored_matrix(data, name) for name in ("coco17", "anchors")}
+        save_anny_regressors({**stored, **{name: _compose(anchors, name, ANNY_H36M) for name in ("h36m17", "lsp14")},
+                              "anchor_names": list(anchors)})
     for name in JOINT_SETS:
         matrix = regressor(model, name)
         print(f"{name}: {tuple(matrix.shape)}, {int((matrix != 0).sum())} non-zeros, "

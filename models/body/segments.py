@@ -30,6 +30,8 @@ SEGMENTS = {  # name: (joint a, joint b), distance / leg
     "thorax_shoulder": ("thorax", "l_shoulder"),
     "thorax_neck_nose": ("thorax", "neck_nose"),
     "neck_nose_head": ("neck_nose", "head"),
+    "upper_arm": ("l_shoulder", "l_elbow"),
+    "forearm": ("l_elbow", "l_wrist"),
 }
 TABLE = ("shoulder_width", "pelvis_thorax", "thorax_head", "hip_width")  # the issue's table
 H36M_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -40,6 +42,8 @@ H36M_SUBJECT_MEDIANS = {
     "thorax_head": (0.201, 0.185, 0.198, 0.178, 0.240),
     "hip_width": (0.296, 0.274, 0.301, 0.307, 0.329),
     "thigh_shin": (0.975, 0.968, 1.054, 1.024, 1.031),
+    "upper_arm": (0.311, 0.304, 0.317, 0.311, 0.325),
+    "forearm": (0.281, 0.286, 0.272, 0.279, 0.274),
 }
 
 
@@ -79,7 +83,8 @@ def apply_offsets(joints: np.ndarray, delta: dict[str, float]) -> np.ndarray:
     Keys: ``hip_width`` (hips apart, legs carried along), ``thigh_shin`` (hips and the whole
     upper body raised on the legs), ``pelvis_thorax`` (thorax and everything above raised along
     the spine, the spine joint by half), ``shoulder_width`` (shoulders apart, arms carried along),
-    ``thorax_head`` (head along the neck, neck_nose by half). Missing keys: no change.
+    ``thorax_head`` (head along the neck, neck_nose by half), ``upper_arm`` (elbows along the upper
+arm, wrists carried along), ``forearm`` (wrists along the forearm). Missing keys: no change.
     """
     out = np.array(joints, np.float64)
     leg = leg_length(out)[:, None]
@@ -93,6 +98,11 @@ def apply_offsets(joints: np.ndarray, delta: dict[str, float]) -> np.ndarray:
     up = _unit(out[:, J["thorax"]] - out[:, J["pelvis"]])
     lift = delta.get("thigh_shin", 0.0) * shin * up
     out[:, [J["pelvis"], J["l_hip"], J["r_hip"], J["spine"], *upper]] += lift[:, None]
+    for side in "lr":  # elbows along the upper arm (wrists carried), wrists along the forearm
+        upper_arm = _unit(out[:, J[f"{side}_elbow"]] - out[:, J[f"{side}_shoulder"]])
+        out[:, [J[f"{side}_elbow"], J[f"{side}_wrist"]]] += (delta.get("upper_arm", 0.0) * leg * upper_arm)[:, None]
+        forearm = _unit(out[:, J[f"{side}_wrist"]] - out[:, J[f"{side}_elbow"]])
+        out[:, J[f"{side}_wrist"]] += delta.get("forearm", 0.0) * leg[:, 0, None] * forearm
     raise_by = delta.get("pelvis_thorax", 0.0) * leg * up
     out[:, upper] += raise_by[:, None]
     out[:, J["spine"]] += raise_by / 2
