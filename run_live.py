@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"samples per frame, their mean is the mesh; >1 colours uncertainty (a stream "
                             f"{DEFAULTS.hypotheses}, photos {DEFAULTS.photo_hypotheses})")
     model.add_argument("--no-dat", action="store_true", help="no distribution-alignment guidance")
+    model.add_argument("--no-mirror", action="store_true",
+                       help="photos: no test-time mirroring (by default half of a photo's samples see the mirrored image)")
     model.add_argument("--no-warm-start", action="store_true", help="start every frame from noise")
     model.add_argument("--jump-threshold", type=_positive(float), default=DEFAULTS.jump_threshold,
                        help=f"keypoint move, as a fraction of the box, that restarts from noise ({DEFAULTS.jump_threshold:g})")
@@ -253,7 +255,8 @@ def live_options(args: argparse.Namespace, source: Source) -> LiveOptions:
     return LiveOptions(
         static_image_mode=source.independent, fov_deg=args.fov, focal_px=args.focal, steps=args.steps,
         warm_steps=args.warm_steps, hypotheses=args.hypotheses or DEFAULTS.hypotheses,
-        photo_hypotheses=args.hypotheses or DEFAULTS.photo_hypotheses, dat=not args.no_dat, warm_start=not args.no_warm_start,
+        photo_hypotheses=args.hypotheses or DEFAULTS.photo_hypotheses, photo_mirror=not args.no_mirror,
+        dat=not args.no_dat, warm_start=not args.no_warm_start,
         jump_threshold=args.jump_threshold, smooth=args.smooth, weights=args.weights, backend=args.backend,
         device=args.device, fps=args.fps or DEFAULTS.fps, process_width=args.process_width, warmup=not args.no_warmup,
     )

@@ -9,12 +9,13 @@ the full mesh, and MPVE, printed as a table and written as JSON (``--json``). Se
 ``--lift DIR``: real poses from their exact 2D projections (``shared/data/real/h36m_lift``, evaluation
 only), a COCO-17 prior with the eyes and ears missing (confidence 0 at (0, 0)).
 The main variant is run_live.py's setting for a photo: 2 DDIM steps with DAT, the mean of 8
-hypotheses (``--steps``, ``--hypotheses``). ``--ablation`` adds, each like the main variant but for
-one change: on the synthetic set one-shot regression, no DAT, DAT without the activation strategy,
-DDIM steps 1/2/5/10/25, the other number of hypotheses (1, or 8) and DAT on the uncorrupted 2D
-keypoints (an oracle: how much of the error the detector's noise causes); on the sets through
-MediaPipe no DAT, no 3D prior anywhere, DAT with or without the 3D prior's pull, 5 steps and the other number
-of hypotheses; on ``--lift`` the same but for the 3D prior's rows (it has none).
+hypotheses, half of them on the mirrored image (``--steps``, ``--hypotheses``, ``--no-mirror``).
+``--ablation`` adds, each like the main variant but for one change: on the synthetic set one-shot
+regression, no DAT, DAT without the activation strategy, DDIM steps 1/2/5/10/25, the other number
+of hypotheses (1, or 8), no mirroring and DAT on the uncorrupted 2D keypoints (an oracle: how much
+of the error the detector's noise causes); on the sets through MediaPipe no DAT, no 3D prior
+anywhere, DAT with or without the 3D prior's pull, 5 steps, the other number of hypotheses and no
+mirroring; on ``--lift`` the same but for the 3D prior's rows (it has none).
 """
 from __future__ import annotations
 
@@ -40,9 +41,9 @@ from models.realsets import load_real_set
 from models.synth.dataset import load_dataset
 
 ABLATION_HYPOTHESES = 8
-# The main variant: run_live.py's setting for a photo (realtime.options: steps, photo_hypotheses;
-# models cannot import realtime, a test checks that the two agree).
-PHOTO_STEPS, PHOTO_HYPOTHESES = 2, 8
+# The main variant: run_live.py's setting for a photo (realtime.options: steps, photo_hypotheses,
+# photo_mirror; models cannot import realtime, a test checks that the two agree).
+PHOTO_STEPS, PHOTO_HYPOTHESES, PHOTO_MIRROR = 2, 8, True
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Variant:
     hypotheses: int = 1  # > 1: the mesh is the mean of this many samples
     clean_keypoints: bool = False  # synthetic set only: uncorrupted 2D keypoints, confidence 1 (oracle)
     world: bool = True  # False: drop the detector's 3D prior (from the condition and from DAT)
+    mirror: bool = False  # half the hypotheses on the mirrored image, mirrored back (HMDiff.recover)
 
 
 class Judge:
@@ -96,7 +98,8 @@ def recover(model: HMDiff, prior, variant: Variant, seed: int = 0):
         with torch.no_grad():
             h0 = model.sampler.regress(cond)
         return model.assemble(h0, prior, 1, 1, 0)
-    return model.recover(prior, steps=variant.steps, hypotheses=variant.hypotheses, dat=variant.dat, generator=gen)
+    return model.recover(prior, steps=variant.steps, hypotheses=variant.hypotheses, dat=variant.dat, generator=gen,
+                         mirror=variant.mirror)
 
 
 def synthetic_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant], batch: int = 64) -> dict:
@@ -237,15 +240,22 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
 def other_hypotheses(main: Variant, hypotheses: int = ABLATION_HYPOTHESES) -> Variant:
     """``main`` with one hypothesis if it averages several, else averaged over ``hypotheses``."""
     if main.hypotheses > 1:
-        return replace(main, name=f"DAT, 1 hypothesis ({main.steps} steps)", hypotheses=1)
+        return replace(main, name=f"DAT, 1 hypothesis ({main.steps} steps)", hypotheses=1, mirror=False)
     return replace(main, name=f"DAT, mean of {hypotheses} hypotheses ({main.steps} steps)", hypotheses=hypotheses)
+
+
+def unmirrored(main: Variant) -> list[Variant]:
+    """``main`` without test-time mirroring, if it mirrors."""
+    tag = f"({main.steps} steps, {main.hypotheses} hyp.)"
+    return [replace(main, name=f"DAT, no mirroring {tag}", mirror=False)] if main.mirror else []
 
 
 def prior_ablation(main: Variant) -> list[Variant]:
     """For sets through MediaPipe, each like ``main`` (steps, hypotheses) but for one change: no DAT,
     no 3D prior anywhere (condition or DAT), DAT with (or without, if ``main`` has it) the 3D
     prior's pull (``rho_world``; the 3D prior stays in the condition), ``main`` itself, 5 DDIM
-    steps (if ``main`` has another count) and the other number of hypotheses (1, or several)."""
+    steps (if ``main`` has another count), the other number of hypotheses (1, or several) and no
+    mirroring (if ``main`` mirrors)."""
     dat = main.dat if isinstance(main.dat, DATConfig) else DATConfig()
     tag = f"({main.steps} steps, {main.hypotheses} hyp.)"
     five = [] if main.steps == 5 else [replace(main, name=f"DAT, 5 steps ({main.hypotheses} hyp.)", steps=5)]
@@ -254,12 +264,13 @@ def prior_ablation(main: Variant) -> list[Variant]:
         else replace(main, name=f"DAT with the 3D prior's pull too (rho_world {pull}) {tag}", dat=replace(dat, rho_world=pull))
     return [replace(main, name=f"diffusion, no DAT {tag}", dat=False),
             replace(main, name=f"no 3D prior at all, DAT 2D only {tag}", world=False),
-            other_pull, main, *five, other_hypotheses(main)]
+            other_pull, main, *five, other_hypotheses(main), *unmirrored(main)]
 
 
 def ablation_variants(main: Variant) -> list[Variant]:
     """One-shot regression, then like ``main`` but for one change: no DAT, DAT without activation,
-    DDIM steps 1/2/5/10/25, the other number of hypotheses, the uncorrupted 2D keypoints (oracle)."""
+    DDIM steps 1/2/5/10/25, the other number of hypotheses, no mirroring (if ``main`` mirrors), the
+    uncorrupted 2D keypoints (oracle)."""
     dat = main.dat if isinstance(main.dat, DATConfig) else DATConfig()
     tag = f"({main.steps} steps, {main.hypotheses} hyp.)"
     return [
@@ -270,6 +281,7 @@ def ablation_variants(main: Variant) -> list[Variant]:
         *[replace(main, name=f"DAT, {s} steps ({main.hypotheses} hyp.)", steps=s) for s in (1, 2, 5, 10, 25)
           if s != main.steps],
         other_hypotheses(main),
+        *unmirrored(main),
         replace(main, name=f"DAT, uncorrupted 2D keypoints, oracle {tag}", clean_keypoints=True),
     ]
 
@@ -297,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=PHOTO_STEPS, help=f"DDIM steps from noise ({PHOTO_STEPS})")
     parser.add_argument("--hypotheses", type=int, default=PHOTO_HYPOTHESES,
                         help=f"samples averaged per frame ({PHOTO_HYPOTHESES})")
+    parser.add_argument("--no-mirror", action="store_true", help="no test-time mirroring of half the hypotheses")
     parser.add_argument("--backend", default="auto", help="denoiser backend (models/hmdiff/backends.py)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
@@ -305,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         model = load_hmdiff(args.weights)
         model.use_backend(args.backend)
         judge = Judge(load_body_model("anny"))
-        main_variant = Variant(f"diffusion + DAT ({args.steps} steps, {args.hypotheses} hypotheses)", steps=args.steps,
-                               dat=model.config.dat, hypotheses=args.hypotheses)
+        mirror = PHOTO_MIRROR and not args.no_mirror and args.hypotheses % 2 == 0
+        main_variant = Variant(f"diffusion + DAT ({args.steps} steps, {args.hypotheses} hypotheses"
+                               f"{', half mirrored' if mirror else ''})", steps=args.steps,
+                               dat=model.config.dat, hypotheses=args.hypotheses, mirror=mirror)
         results: dict = {"weights": str(args.weights or "shipped")}
         if args.test:
             variants = ablation_variants(main_variant) if args.ablation else [main_variant]

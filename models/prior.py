@@ -105,6 +105,17 @@ class Prior:
         idx = slice(idx, idx + 1) if isinstance(idx, int) else idx
         return self._map(lambda t: t[idx])
 
+    def mirrored(self, twins: list[int]) -> "Prior":
+        """The prior of the image mirrored about the principal point's column (u → 2c_x − u), each
+        joint taking its left/right twin's place (``twins``) and the 3D prior's x negated: what a
+        mirrored camera would give (built anew, so heatmaps, crop and weights follow)."""
+        keypoints = self.keypoints[:, twins].clone()
+        keypoints[..., 0] = 2 * self.principal[:, None, 0] - keypoints[..., 0]
+        world = None if self.world is None else self.world[:, twins] * self.world.new_tensor([-1.0, 1.0, 1.0])
+        return build_prior(keypoints, self.confidence[:, twins], self.focal, self.principal, self.image_size,
+                           heatmap_size=self.heatmap_size, world=world,
+                           world_confidence=None if self.world is None else self.world_weights[:, twins])
+
     @staticmethod
     def cat(priors: list["Prior"]) -> "Prior":
         """Priors joined along the batch; the 3D prior is kept only if every one has it."""

@@ -181,7 +181,7 @@ class LiveRecovery:
         ms["prior"] = (time.perf_counter() - t0) * 1e3
         o = self.options
         t0 = time.perf_counter()
-        out = model.recover(record.prior, steps=o.steps, hypotheses=o.frame_hypotheses, dat=o.dat)
+        out = model.recover(record.prior, steps=o.steps, hypotheses=o.frame_hypotheses, dat=o.dat, mirror=o.frame_mirror)
         ms["diffusion_cold"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
         for _ in range(2):

@@ -33,6 +33,8 @@ class LiveOptions:
     hypotheses: int = 1  # samples per frame of a stream (latency); more than one colours the uncertainty
     photo_hypotheses: int = 8  # samples averaged per photo (static_image_mode): their mean is the more
     # accurate mesh (BENCHMARKS.md), and a photo has no frame budget
+    photo_mirror: bool = True  # half of a photo's samples see the mirrored image (mirrored back):
+    # cancels the network's left/right biases at no extra cost (BENCHMARKS.md, v5)
     dat: bool = True  # distribution-alignment guidance toward the 2D/3D prior
     warm_start: bool = True  # start from the previous frame's mesh while the track continues
     jump_threshold: float = 0.2  # keypoint move, as a fraction of the box, that restarts from noise
@@ -56,6 +58,11 @@ class LiveOptions:
     def frame_hypotheses(self) -> int:
         """Samples per frame in this mode: ``photo_hypotheses`` for photos, else ``hypotheses``."""
         return self.photo_hypotheses if self.static_image_mode else self.hypotheses
+
+    @property
+    def frame_mirror(self) -> bool:
+        """Whether a frame's samples are half mirrored: photos with an even number of them."""
+        return self.static_image_mode and self.photo_mirror and self.frame_hypotheses % 2 == 0
 
     def replace(self, **changes: object) -> "LiveOptions":
         """A copy with some fields changed (unknown names raise TypeError)."""

@@ -15,7 +15,8 @@ class RecoverStage:
 
     The previous frame's clean state ``h0`` is the warm start unless the person was lost, the
     scene cut, or the keypoints jumped (:func:`realtime.temporal.is_jump`); then it starts cold
-    with ``steps`` DDIM steps, while a warm frame runs only ``warm_steps``.
+    with ``steps`` DDIM steps, while a warm frame runs only ``warm_steps``. ``mirror`` (photos): a cold
+    frame's samples are half mirrored (``HMDiff.recover``).
     With ``smooth`` the output vertices and joints go through a One Euro filter that restarts on
     the same events. The parts of a recovery are timed into ``record.stage_ms`` as
     ``diffusion/<part>`` (see ``HMDiff.recover``; ``output``: copies to numpy and smoothing).
@@ -32,9 +33,10 @@ class RecoverStage:
         jump_threshold: float = DEFAULTS.jump_threshold,
         warm_steps: int = DEFAULTS.warm_steps,
         min_keypoint_confidence: float = DEFAULTS.min_keypoint_confidence,
+        mirror: bool = False,
     ) -> None:
         self.model, self.steps, self.hypotheses, self.dat = model, steps, hypotheses, dat
-        self.warm_steps = warm_steps
+        self.warm_steps, self.mirror = warm_steps, mirror
         self.warm_start, self.jump_threshold = warm_start, jump_threshold
         self.min_keypoint_confidence = min_keypoint_confidence
         self.filters = (OneEuroFilter(), OneEuroFilter()) if smooth else None
@@ -45,7 +47,8 @@ class RecoverStage:
     def from_options(cls, model: object, options: LiveOptions) -> "RecoverStage":
         return cls(model, steps=options.steps, hypotheses=options.frame_hypotheses, dat=options.dat,
                    warm_start=options.warm_start, smooth=options.smooth, jump_threshold=options.jump_threshold,
-                   warm_steps=options.warm_steps, min_keypoint_confidence=options.min_keypoint_confidence)
+                   warm_steps=options.warm_steps, min_keypoint_confidence=options.min_keypoint_confidence,
+                   mirror=options.frame_mirror)
 
     def reset(self) -> None:
         """Forget the track (the next frame starts cold)."""
@@ -69,7 +72,7 @@ class RecoverStage:
         timings: dict[str, float] = {}
         out = self.model.recover(
             record.prior, steps=self.warm_steps if warm else self.steps, hypotheses=self.hypotheses,
-            warm_start=self._h0 if warm else None, dat=self.dat, timings=timings,
+            warm_start=self._h0 if warm else None, dat=self.dat, timings=timings, mirror=self.mirror and not warm,
         )
         t0 = time.perf_counter()
         self._h0, self._keypoints = out.h0, record.keypoints

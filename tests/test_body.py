@@ -198,3 +198,23 @@ def test_mediapipe_mappings():
     constant = torch.ones(33, 3) * torch.tensor([1.0, 2.0, 3.0])  # rows sum to one
     assert torch.allclose(mediapipe_to_h36m17(constant), torch.tensor([1.0, 2.0, 3.0]).expand(17, 3))
     assert torch.allclose(mediapipe_to_lsp14(constant), torch.tensor([1.0, 2.0, 3.0]).expand(14, 3))
+
+
+def test_vertex_twins_mirror_a_posed_body(anny_body):
+    """A posed body mirrored through x = 0 (vertices taking their twins' places) is the body of the
+    mirrored pose: the stored twins match a fresh build and are their own inverse."""
+    import numpy as np
+
+    from models.body.mirror import build_vertex_twins, mirror_points, vertex_twins
+    from models.synth.mocap import mirror_permutation, mirror_pose
+
+    twins = vertex_twins("anny")
+    assert torch.equal(twins, torch.from_numpy(build_vertex_twins(anny_body).astype(np.int64)))
+    assert torch.equal(twins[twins], torch.arange(anny_body.num_vertices))
+    gen = torch.Generator().manual_seed(5)
+    pose = torch.randn(2, anny_body.num_pose_joints, 3, generator=gen) * 0.3
+    mirrored_pose = torch.as_tensor(mirror_pose(pose.numpy(), mirror_permutation(anny_body.pose_joint_names)))
+    with torch.no_grad():
+        body, mirrored = anny_body(pose).vertices, anny_body(mirrored_pose).vertices
+    assert (mirror_points(body, twins) - mirrored).norm(dim=-1).max() < 2e-3
+    assert (body - mirrored).norm(dim=-1).max() > 0.05  # the pose is not symmetric

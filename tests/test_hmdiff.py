@@ -377,3 +377,42 @@ def test_unseen_joints_do_not_change_the_result(fill):
     # ... while a seen joint's coordinates do matter (the test can fail).
     conf[:, unseen] = 0.5
     assert not torch.allclose(run(torch.zeros(2, 4, 2), torch.zeros(2, 4, 3)), reference, atol=1e-4)
+
+
+def test_mirrored_prior_is_the_mirror_image():
+    """Mirroring a prior twice gives it back; once, each keypoint sits at its twin's mirrored place."""
+    from models.body.mirror import COCO17_TWINS
+
+    _, _, kp, focal, principal = camera_scene(batch=2, seed=4)
+    kp, conf = kp[:, :17], torch.rand(2, 17, generator=torch.Generator().manual_seed(1)).clamp(min=0.2)
+    conf[0, 3] = 0.0  # an unseen joint stays unseen
+    world = torch.randn(2, 17, 3)
+    prior = build_prior(kp, conf, focal, principal, torch.tensor([[640.0, 480.0]] * 2), world=world)
+    once, twice = prior.mirrored(COCO17_TWINS), prior.mirrored(COCO17_TWINS).mirrored(COCO17_TWINS)
+    for name in ("keypoints", "weights", "heatmap_x", "heatmap_y", "world", "world_weights"):
+        assert torch.allclose(getattr(twice, name), getattr(prior, name), atol=1e-4), name
+    left, right = 5, 6  # left_shoulder, right_shoulder
+    assert torch.allclose(once.keypoints[1, right, 0], 2 * principal[1, 0] - prior.keypoints[1, left, 0])
+    assert torch.allclose(once.world[1, right], prior.world[1, left] * torch.tensor([-1.0, 1.0, 1.0]))
+    assert once.confidence[0, 4] == 0 and once.weights[0, 4] == 0  # left_ear's twin
+
+
+def test_mirrored_recovery_averages_both_halves(untrained_weights):
+    """recover(mirror=True): half the samples on the mirrored prior, mirrored back; the same as one
+    plain run over [prior, mirrored prior] with the second half mirrored by hand."""
+    from models.body.mirror import COCO17_TWINS, mirror_points, vertex_twins
+
+    model = load_hmdiff(untrained_weights)
+    _, _, kp, focal, principal = camera_scene(batch=1, seed=6)
+    prior = build_prior(kp[:, :17], torch.full((1, 17), 0.9), focal, principal, torch.tensor([[640.0, 480.0]]))
+    mirrored = model.recover(prior, steps=2, hypotheses=2, mirror=True, generator=torch.Generator().manual_seed(3))
+    plain = model.recover(Prior.cat([prior, prior.mirrored(COCO17_TWINS)]), steps=2, hypotheses=1,
+                          generator=torch.Generator().manual_seed(3))
+    twins = vertex_twins("anny")
+    expected = torch.stack([plain.vertices[0], mirror_points(plain.vertices[1], twins)])
+    assert torch.allclose(mirrored.hypotheses_vertices[0], expected, atol=1e-5)
+    assert torch.allclose(mirrored.vertices[0], expected.mean(0), atol=1e-5)
+    assert torch.allclose(mirrored.joints[0], (plain.joints[0] + mirror_points(plain.joints[1], COCO17_TWINS)) / 2, atol=1e-5)
+    assert torch.allclose(mirrored.h0, plain.h0[:1])
+    with pytest.raises(ValueError, match="even number"):
+        model.recover(prior, hypotheses=3, mirror=True)

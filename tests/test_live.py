@@ -49,6 +49,12 @@ def test_options_follow_the_source():
     args.device = "cpu"
     assert {run_live.live_options(args, source).frame_hypotheses
             for source in (ImageFolderSource("unused"), VideoSource("unused.mp4"))} == {3}
+    # Mirroring: photos with an even number of samples only; --no-mirror turns it off.
+    assert photos.frame_mirror and not run_live.live_options(args, ImageFolderSource("unused")).frame_mirror  # 3
+    assert not DEFAULTS.frame_mirror  # a stream
+    args = run_live.build_parser().parse_args(["--no-mirror"])
+    args.device = "cpu"
+    assert not run_live.live_options(args, ImageFolderSource("unused")).frame_mirror
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +124,7 @@ class CountingModel:
     def __init__(self):
         self.calls = []
 
-    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None):
+    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False):
         import torch
         from types import SimpleNamespace
 

@@ -80,7 +80,7 @@ class FakeModel:
     def __init__(self, fail_at: int | None = None, delay_s: float = 0.0):
         self.fail_at, self.delay_s = fail_at, delay_s
 
-    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None):
+    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False):
         if prior.index == self.fail_at:
             raise RuntimeError("boom")
         time.sleep(self.delay_s)
@@ -261,7 +261,7 @@ class RecordingModel(FakeModel):
         super().__init__()
         self.warm = []
 
-    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None):
+    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False):
         self.warm.append(warm_start is not None)
         return super().recover(prior, steps, hypotheses, warm_start, dat)
 

@@ -103,7 +103,8 @@ def test_evaluate_prints_and_writes_the_ablation(tiny_sets, tmp_path, capsys):
 def test_evaluate_runs_what_run_live_runs_on_a_photo():
     from realtime.options import DEFAULTS
 
-    assert (evaluate.PHOTO_STEPS, evaluate.PHOTO_HYPOTHESES) == (DEFAULTS.steps, DEFAULTS.photo_hypotheses)
+    assert (evaluate.PHOTO_STEPS, evaluate.PHOTO_HYPOTHESES, evaluate.PHOTO_MIRROR) == (
+        DEFAULTS.steps, DEFAULTS.photo_hypotheses, DEFAULTS.photo_mirror)
     assert DEFAULTS.replace(static_image_mode=True).frame_hypotheses == DEFAULTS.photo_hypotheses
     assert DEFAULTS.frame_hypotheses == DEFAULTS.hypotheses == 1  # a stream keeps its latency
 
@@ -138,11 +139,12 @@ def test_real_frames_through_mediapipe_with_and_without_the_3d_prior(shared_dir,
     result = tmp_path / "eval.json"
     assert evaluate.main(["--real", str(tmp_path / "h36m"), "--ablation", "--json", str(result)]) == 0
     rows = json.loads(result.read_text())["real"][str(tmp_path / "h36m")]
-    no_dat, no_world, pull, full, five, mean = rows.values()
+    no_dat, no_world, pull, full, five, mean, unmirrored = rows.values()
     names = list(rows)
     # the shipped weights' DAT has no 3D pull (rho_world 0), so the ablation adds it back
     assert "no DAT" in names[0] and "no 3D prior" in names[1] and "3D prior's pull" in names[2]
     assert "5 steps" in names[4] and "1 hypothesis" in names[5] and 0 < no_world["pa_mpjpe_limb12"]
+    assert "half mirrored" in names[3] and "no mirroring" in names[6] and 0 < unmirrored["pa_mpjpe_limb12"]
     assert 0 < mean["pa_mpjpe_limb12"] and len(mean["per_frame_limb12"]) == 4
     assert full["no_person"] == 0 and len(full["per_frame_limb12"]) == 4
     assert 0 < full["pa_mpjpe_limb12"] < no_dat["pa_mpjpe_limb12"]

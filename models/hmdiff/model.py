@@ -7,11 +7,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from models.body.mirror import COCO17_TWINS, REFLECT_X, mirror_points, vertex_twins
 from models.hmdiff.dat import DATConfig, fit_translation
 from models.hmdiff.denoiser import Denoiser, DenoiserConfig
 from models.hmdiff.sampler import Sampler
 from models.hmdiff.schedule import NoiseSchedule
 from models.hmdiff.state import StateLayout
+from models.prior import Prior
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "hmdiff_anny.pt"
@@ -71,6 +73,7 @@ class HMDiff(nn.Module):
         self.sampler = Sampler(self.net, self.schedule, config.layout)
         self.coarse_mesh = load_coarse_mesh(config.body_model, config.layout.num_coarse)
         self.backend = "eager"
+        self._twins: torch.Tensor | None = None  # the mesh's vertex mirror twins, loaded when first needed
 
     @property
     def layout(self) -> StateLayout:
@@ -98,7 +101,7 @@ class HMDiff(nn.Module):
     def recover(
         self, prior, steps: int = 5, hypotheses: int = 1, warm_start: torch.Tensor | None = None,
         dat: bool | DATConfig = True, eta: float = 0.0, generator: torch.Generator | None = None,
-        timings: dict[str, float] | None = None,
+        timings: dict[str, float] | None = None, mirror: bool = False,
     ) -> Recovery:
         """Recover the mesh for a batch of priors.
 
@@ -106,22 +109,33 @@ class HMDiff(nn.Module):
         ``config.warm_step`` and only the DDIM steps below it run (``steps`` of them).
         ``timings``: a dict that receives the ms of ``condition``, ``denoiser`` (the network calls),
         ``DAT and DDIM`` (the rest of the steps) and ``mesh`` (upsampling and placement).
+        ``mirror``: test-time mirroring (photos): half of the ``hypotheses`` (an even number, no warm
+        start) see the mirrored image's prior (:meth:`Prior.mirrored`) and their meshes are mirrored
+        back before all are averaged, which cancels the network's left/right biases; ``h0`` is then
+        the mean of the unmirrored half.
         """
+        if mirror and (warm_start is not None or hypotheses < 2 or hypotheses % 2):
+            raise ValueError(f"mirroring needs an even number of hypotheses and no warm start (got {hypotheses})")
         device = self.net.embed_in.weight.device
         if prior.keypoints.device != device:
             prior = prior.to(device)
         dat_cfg = dat if isinstance(dat, DATConfig) else DATConfig(**{**self.config.dat.to_dict(), "enabled": dat})
         self.sampler.timings = timings
+        batch, samples = prior, hypotheses
+        if mirror:
+            batch, samples = Prior.cat([prior, prior.mirrored(COCO17_TWINS)]), hypotheses // 2
         try:
             with self.sampler.timed("condition"):
-                cond = self.condition(prior)
+                cond = self.condition(batch)
             with self.sampler.timed("DAT and DDIM"):
                 result = self.sampler.sample(
-                    cond, prior, steps=steps, hypotheses=hypotheses, warm_start=warm_start,
+                    cond, batch, steps=steps, hypotheses=samples, warm_start=warm_start,
                     warm_step=self.config.warm_step, dat=dat_cfg, eta=eta, generator=generator,
                 )
             with self.sampler.timed("mesh"):
-                recovery = self.assemble(result.h0, prior, hypotheses, result.steps_used, result.dat_steps)
+                recovery = self.assemble(result.h0, batch, samples, result.steps_used, result.dat_steps)
+                if mirror:
+                    recovery = self.unmirror(recovery, len(prior))
         finally:
             self.sampler.timings = None
         if timings is not None:
@@ -143,6 +157,22 @@ class HMDiff(nn.Module):
             transl=transl.reshape(b, hypotheses, 3).mean(1),
             h0=h0.reshape(b, hypotheses, *h0.shape[1:]).mean(1),
             hypotheses_vertices=full if hypotheses > 1 else None, steps_used=steps_used, dat_steps=dat_steps,
+        )
+
+    def unmirror(self, both: Recovery, b: int) -> Recovery:
+        """One recovery of ``b`` bodies from a batch of 2b (the bodies, then their mirror images):
+        the mirrored half's meshes mirrored back and averaged with the others."""
+        if self._twins is None:
+            self._twins = vertex_twins(self.config.body_model).to(both.vertices.device)
+        each = both.hypotheses_vertices if both.hypotheses_vertices is not None else both.vertices[:, None]
+        full = torch.cat([each[:b], mirror_points(each[b:], self._twins)], dim=1)
+        vertices = full.mean(1)
+        reflect = REFLECT_X.to(both.transl)
+        return Recovery(
+            vertices=vertices, joints=(both.joints[:b] + mirror_points(both.joints[b:], COCO17_TWINS)) / 2,
+            coarse=vertices[:, self.coarse_mesh.indices], spread=full.std(dim=1).norm(dim=-1),
+            transl=(both.transl[:b] + both.transl[b:] * reflect) / 2, h0=both.h0[:b],
+            hypotheses_vertices=full, steps_used=both.steps_used, dat_steps=both.dat_steps,
         )
 
     def save(self, path: str | Path, extra: dict | None = None) -> None:
