@@ -21,7 +21,7 @@ def prior():
 
 @pytest.fixture(scope="module")
 def eager_results(prior):
-    return recoveries(load_hmdiff(), prior, hypotheses=(1, 16))
+    return recoveries(load_hmdiff(), prior, hypotheses=(1, 4, 16))
 
 
 def recoveries(model, prior, hypotheses=(1,)) -> dict[str, torch.Tensor]:
@@ -42,7 +42,7 @@ def assert_same_meshes(results: dict, expected: dict) -> None:
         assert error_mm < MESH_TOLERANCE_MM, f"{name}: {error_mm:.3f} mm from eager"
 
 
-@pytest.mark.parametrize("name, hypotheses", [("onnx", (1, 16)), ("compile", (1,))])
+@pytest.mark.parametrize("name, hypotheses", [("onnx", (1, 4, 16)), ("compile", (1,))])
 def test_cpu_backends_match_eager(name, hypotheses, prior, eager_results):
     model = load_hmdiff()
     assert model.use_backend(name) == name
