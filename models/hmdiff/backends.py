@@ -97,7 +97,6 @@ def _build_onnx(net: nn.Module, device: torch.device) -> Infer:
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave the cores to DAT
-        options.add_session_config_entry("session.set_denormal_as_zero", "1")
         return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     # One sample (a live frame) runs a graph exported for batch 1 exactly (its shapes folded: 615
