@@ -1,8 +1,8 @@
 """Per-frame recovery latency per backend: ``python -m models.bench_recover [--backends …]``.
 
 Prints a table of median / p95 ms for batch 1 on the shipped weights, one column per denoiser
-backend (``models/hmdiff/backends.py``) on ``--device``: one denoiser call, cold starts (5 and 10
-DDIM steps), warm starts (2 steps), with and without DAT, 1 and 16 hypotheses. The first column,
+backend (``models/hmdiff/backends.py``) on ``--device``: one denoiser call, cold starts (5 DDIM
+steps), warm starts (1 step, the live default, and 2), with and without DAT, 1 and 16 hypotheses. The first column,
 ``reference``, is the plain torch path: the eager network and DAT's gradient by autograd
 (``DATConfig(closed_form=False)``); every other column uses the closed-form gradient. Speed-ups
 and the largest vertex difference are against the reference.
@@ -55,7 +55,8 @@ def cases(model, prior) -> list[tuple[str, object]]:
         for dat in (False, True):
             tag = f"{'DAT' if dat else 'no DAT'}, {hyp} hyp"
             rows += [(f"cold 5 steps, {tag}", lambda d=dat, m=hyp: model.recover(prior, steps=5, dat=d, hypotheses=m)),
-                     (f"cold 10 steps, {tag}", lambda d=dat, m=hyp: model.recover(prior, steps=10, dat=d, hypotheses=m)),
+                     (f"warm 1 step, {tag}", lambda d=dat, m=hyp: model.recover(prior, steps=1, dat=d, hypotheses=m,
+                                                                              warm_start=warm)),
                      (f"warm 2 steps, {tag}", lambda d=dat, m=hyp: model.recover(prior, steps=2, dat=d, hypotheses=m,
                                                                                warm_start=warm))]
     return rows
