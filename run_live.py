@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--jump-threshold", type=_positive(float), default=DEFAULTS.jump_threshold,
                        help=f"keypoint move, as a fraction of the box, that restarts from noise ({DEFAULTS.jump_threshold:g})")
     model.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=DEFAULTS.smooth,
-                       help="One Euro smoothing of vertices and joints along a track (on by default)")
+                       help="One Euro smoothing of vertices and joints along a track (less jitter, some lag)")
     model.add_argument("--backend", choices=BACKENDS, default="auto",
                        help="denoiser backend: auto picks the fastest available (onnx on CPU, tensorrt then "
                             "compile on CUDA); one that cannot load falls back to eager")

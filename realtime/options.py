@@ -38,8 +38,8 @@ class LiveOptions:
     dat: bool = True  # distribution-alignment guidance toward the 2D/3D prior
     warm_start: bool = True  # start from the previous frame's mesh while the track continues
     jump_threshold: float = 0.2  # keypoint move, as a fraction of the box, that restarts from noise
-    smooth: bool = True  # One Euro smoothing of vertices and joints along a track (4x less jitter and
-    # 2 mm better on rendered sequences, BENCHMARKS.md); restarts on cuts, jumps and photos
+    smooth: bool = False  # One Euro smoothing of vertices and joints along a track: 4x less jitter on
+    # rendered sequences, but the overlay visibly trails fast moves (BENCHMARKS.md, warm vs cold)
 
     # Model.
     weights: Path | None = None  # HMDiff checkpoint (None: the shipped weights)
