@@ -109,9 +109,11 @@ class Prior:
         """The prior of the image mirrored about the principal point's column (u → 2c_x − u), each
         joint taking its left/right twin's place (``twins``) and the 3D prior's x negated: what a
         mirrored camera would give (built anew, so heatmaps, crop and weights follow)."""
+        from models.body.mirror import mirror_points  # the body package is heavy for this module
+
         keypoints = self.keypoints[:, twins].clone()
         keypoints[..., 0] = 2 * self.principal[:, None, 0] - keypoints[..., 0]
-        world = None if self.world is None else self.world[:, twins] * self.world.new_tensor([-1.0, 1.0, 1.0])
+        world = None if self.world is None else mirror_points(self.world, twins)
         return build_prior(keypoints, self.confidence[:, twins], self.focal, self.principal, self.image_size,
                            heatmap_size=self.heatmap_size, world=world,
                            world_confidence=None if self.world is None else self.world_weights[:, twins])

@@ -186,7 +186,7 @@ class LiveRecovery:
         t0 = time.perf_counter()
         for _ in range(2):
             out = model.recover(record.prior, steps=o.warm_steps, hypotheses=o.frame_hypotheses, warm_start=out.h0,
-                                    dat=o.dat)
+                                dat=o.dat)
         ms["diffusion_warm"] = (time.perf_counter() - t0) * 1e3 / 2
         return ms
 

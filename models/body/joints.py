@@ -240,14 +240,19 @@ def anny_anchor_rows(model: BodyModel) -> dict[str, torch.Tensor]:
     return anchors
 
 
-def build_anny_regressors(model: BodyModel) -> dict[str, torch.Tensor]:
-    """The anny regressors, (J, V) each, and the anchors they are made of (``anchors``, (K, V))."""
-    anchors = anny_anchor_rows(model)
+def anny_regressors_from(anchors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The anny regressors, (J, V) each, and the anchors they are made of (``anchors``, (K, V)),
+    from the anchor rows by name (the composed sets use ``ANNY_H36M``)."""
     out = {"coco17": torch.stack([anchors[n] for n in COCO17]).float()}
     out |= {name: _compose(anchors, name, ANNY_H36M) for name in ("h36m17", "lsp14")}
     out["anchors"] = torch.stack(list(anchors.values())).float()
     out["anchor_names"] = list(anchors)
     return out
+
+
+def build_anny_regressors(model: BodyModel) -> dict[str, torch.Tensor]:
+    """The anny regressors with every anchor fitted anew (minutes)."""
+    return anny_regressors_from(anny_anchor_rows(model))
 
 
 def save_anny_regressors(regressors: dict) -> None:
@@ -373,11 +378,7 @@ def main() -> None:
     if args.build or not ANNY_REGRESSORS.is_file():
         save_anny_regressors(build_anny_regressors(model))
     elif args.recompose:
-        anchors = stored_anny_anchors(model)
-        with np.load(ANNY_REGRESSORS) as data:
-            stored = {name: _stored_matrix(data, name) for name in ("coco17", "anchors")}
-        save_anny_regressors({**stored, **{name: _compose(anchors, name, ANNY_H36M) for name in ("h36m17", "lsp14")},
-                              "anchor_names": list(anchors)})
+        save_anny_regressors(anny_regressors_from(stored_anny_anchors(model)))
     for name in JOINT_SETS:
         matrix = regressor(model, name)
         print(f"{name}: {tuple(matrix.shape)}, {int((matrix != 0).sum())} non-zeros, "

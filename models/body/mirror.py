@@ -20,18 +20,15 @@ SYMMETRY_TOLERANCE_M = 1e-3
 REFLECT_X = torch.tensor([-1.0, 1.0, 1.0])
 
 
-def twin_names(names: list[str]) -> list[int]:
-    """Index of each name's left/right twin (itself for the midline): COCO's ``left_*``/``right_*``
-    or Human3.6M's ``l_*``/``r_*``."""
-    def twin(name: str) -> str:
-        for a, b in (("left_", "right_"), ("right_", "left_"), ("l_", "r_"), ("r_", "l_")):
-            if name.startswith(a):
-                return b + name[len(a):]
-        return name
-    return [names.index(twin(n)) for n in names]
+def _twin(name: str) -> str:
+    """A COCO joint name's left/right twin (itself for the midline)."""
+    for side, other in (("left_", "right_"), ("right_", "left_")):
+        if name.startswith(side):
+            return other + name[len(side):]
+    return name
 
 
-COCO17_TWINS = twin_names(COCO17)
+COCO17_TWINS = [COCO17.index(_twin(name)) for name in COCO17]
 
 
 def build_vertex_twins(model: BodyModel) -> np.ndarray:

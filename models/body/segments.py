@@ -102,7 +102,7 @@ arm, wrists carried along), ``forearm`` (wrists along the forearm). Missing keys
         upper_arm = _unit(out[:, J[f"{side}_elbow"]] - out[:, J[f"{side}_shoulder"]])
         out[:, [J[f"{side}_elbow"], J[f"{side}_wrist"]]] += (delta.get("upper_arm", 0.0) * leg * upper_arm)[:, None]
         forearm = _unit(out[:, J[f"{side}_wrist"]] - out[:, J[f"{side}_elbow"]])
-        out[:, J[f"{side}_wrist"]] += delta.get("forearm", 0.0) * leg[:, 0, None] * forearm
+        out[:, J[f"{side}_wrist"]] += delta.get("forearm", 0.0) * leg * forearm
     raise_by = delta.get("pelvis_thorax", 0.0) * leg * up
     out[:, upper] += raise_by[:, None]
     out[:, J["spine"]] += raise_by / 2
