@@ -57,8 +57,8 @@ AXIAL_LIMITS: dict[str, tuple[float, float, str]] = {
     "neck_flex": (-45.0, 45.0, "cervical flexion + / extension - (AAOS 45 / 45)"),
     "neck_bend": (-45.0, 45.0, "cervical lateral bend, to the left + (AAOS 45)"),
     "neck_rot": (-60.0, 60.0, "cervical rotation, to the left + (AAOS 60)"),
-    "body_pitch": (-30.0, 90.0, "pelvis pitched forward + (whole-body orientation, not a joint)"),
-    "body_roll": (-30.0, 30.0, "pelvis rolled to the left + (whole-body orientation)"),
+    "body_pitch": (-100.0, 100.0, "pelvis pitched forward + (whole-body orientation, not a joint)"),
+    "body_roll": (-100.0, 100.0, "pelvis rolled to the left + (whole-body orientation)"),
 }
 SIDED = list(SIDED_LIMITS)
 DOF_NAMES = [f"{d}_{s}" for s in ("l", "r") for d in SIDED] + list(AXIAL_LIMITS)

@@ -46,7 +46,7 @@ backwards, forearm twist > 120 degrees: the BVH's humerus twist flipped, whole c
 frames are dropped whole.
 
 Splits are by subject: TEST_SUBJECTS (2, 8, 12) are held out ("test"), the rest is "train".
-Categories: ``MOCAP_CATEGORIES`` = ``models.synth.poses.CATEGORIES`` (same 12 names, same indices)
+Categories: ``MOCAP_CATEGORIES`` = ``models.synth.poses.CATEGORIES`` (same names, same indices)
 followed by ``mocap_<category>`` for index.csv's 18 categories, so one index space serves a mix of
 synthetic and mocap samples.
 """

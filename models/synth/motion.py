@@ -23,8 +23,8 @@ import roma
 import torch
 
 from models.synth.anatomy import DOF_INDEX, DOF_NAMES, PoseSpace, clip_dofs
-from models.synth.poses import (CATEGORIES, CATEGORY_WEIGHTS, default_space, gait_dofs, plausible, sample_dofs,
-                                small_bone_mask)
+from models.synth.poses import (CATEGORIES, CATEGORY_WEIGHTS, STILL_CATEGORIES, default_space, gait_dofs, plausible,
+                                sample_dofs, small_bone_mask)
 from models.synth.skeleton import forward_kinematics
 
 MAX_DOF_SPEED = 150.0  # deg/s, peak speed of any DOF in keyframe transitions
@@ -60,7 +60,7 @@ def minimum_jerk(s: np.ndarray) -> np.ndarray:
 
 def _keyframe_dofs(num: int, fps: float, rng: np.random.Generator, space: PoseSpace) -> tuple[np.ndarray, np.ndarray]:
     """DOFs (T, D) and categories (T,) of minimum-jerk transitions between sampled key poses."""
-    probs = np.array([CATEGORY_WEIGHTS[c] for c in CATEGORIES])
+    probs = np.array([0.0 if c in STILL_CATEGORIES else CATEGORY_WEIGHTS[c] for c in CATEGORIES])
     category = rng.choice(len(CATEGORIES), p=probs / probs.sum())
     key, _ = sample_dofs(1, rng, space, [CATEGORIES[category]])
     frames, cats = [key[0]], [category]

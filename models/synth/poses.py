@@ -23,8 +23,11 @@ Dofs = dict[str, np.ndarray]
 CATEGORY_WEIGHTS: dict[str, float] = {
     "standing": 0.13, "walking": 0.12, "running": 0.07, "reaching": 0.09, "crouching": 0.08,
     "sitting": 0.09, "kneeling": 0.06, "arms_overhead": 0.07, "t_pose": 0.05, "crossing": 0.08,
-    "bending": 0.08, "twisting": 0.08,
+    "bending": 0.08, "twisting": 0.08, "reclining": 0.10,
 }
+# Still poses only: keyframed motion (models.synth.motion) would swing the body through the air
+# into and out of them, which no one does.
+STILL_CATEGORIES = ("reclining",)
 CATEGORIES = list(CATEGORY_WEIGHTS)
 JITTER_DEG = 3.0  # isotropic noise on every joint DOF
 SMALL_BONE_NOISE_DEG = 2.0  # fingers, toes, eyes, twist and pelvis bones
@@ -136,6 +139,10 @@ def _arm(rng: np.random.Generator, n: int, mode: str) -> Dofs:
                           elbow_flex=u(0, 25, n), forearm_pron=g(0, 40, n)),
         "a": lambda: dict(sh_plane=g(10, 15, n), sh_elev=u(35, 65, n), sh_rot=g(0, 20, n),
                           elbow_flex=u(0, 25, n), forearm_pron=g(0, 40, n)),
+        "prop_behind": lambda: dict(sh_plane=g(-75, 10, n), sh_elev=u(30, 55, n), sh_rot=g(0, 15, n),
+                                    elbow_flex=u(0, 25, n), wrist_flex=u(-60, -20, n)),
+        "on_elbows": lambda: dict(sh_plane=g(90, 10, n), sh_elev=u(60, 100, n), sh_rot=g(20, 15, n),
+                                  elbow_flex=u(70, 115, n), forearm_pron=g(60, 20, n)),
     }
     return table[mode]()
 
@@ -352,11 +359,41 @@ def _twisting(rng: np.random.Generator, n: int) -> Dofs:
     return d
 
 
+def _reclining(rng: np.random.Generator, n: int) -> Dofs:
+    """On the floor with the trunk far from upright: sitting back on the hands, lying on the back,
+    on the side, or face down propped on the elbows."""
+    u, g = rng.uniform, rng.normal
+    kind = rng.choice(4, size=n, p=[0.35, 0.3, 0.15, 0.2])  # leaning back, on the back, on the side, face down
+    back, lying, side = kind == 0, kind == 1, kind == 2
+    pitch = np.select([back, lying, side], [-u(25, 65, n), -u(75, 95, n), g(0, 10, n)], u(60, 85, n))
+    knees_up = rng.random(n) < 0.5
+    d: Dofs = {}
+    for s in "lr":  # thighs along the floor (hip flexion makes up for the pelvis pitch) or knees up
+        flat = np.where(kind == 3, pitch - 90, np.clip(90 + pitch, 0, 90)) + g(0, 6, n)
+        d[f"hip_flex_{s}"] = np.where(knees_up & (kind != 3), flat + u(25, 60, n), flat)
+        d[f"knee_flex_{s}"] = np.where(kind == 3, u(0, 30, n), np.where(knees_up, u(60, 125, n), u(0, 25, n)))
+        d[f"hip_abd_{s}"] = u(0, 20, n)
+        d[f"hip_rot_{s}"] = g(-5, 10, n)
+        d[f"ankle_flex_{s}"] = g(10, 12, n)
+    _override(d, dict(hip_flex_l=u(30, 90, n), knee_flex_l=u(40, 120, n), hip_flex_r=u(10, 60, n),
+                      knee_flex_r=u(20, 90, n)), side)  # on the side: legs drawn up a little
+    d["body_pitch"] = pitch
+    d["body_roll"] = np.where(side, u(70, 95, n), g(0, 5, n))
+    d["spine_flex"] = np.select([back, kind == 3], [u(-5, 25, n), -u(10, 25, n)], g(0, 8, n))
+    d["spine_rot"], d["spine_bend"] = g(0, 8, n), g(0, 6, n)
+    d["neck_flex"] = np.select([lying, kind == 3], [u(0, 40, n), -u(20, 45, n)], g(0, 12, n))
+    d.update(_arms(rng, n, {"relaxed": 0.3, "gesture": 0.2, "face": 0.1, "hands_behind_head": 0.15,
+                            "overhead": 0.1, "on_thigh": 0.15}))
+    _override(d, _arms(rng, n, {"prop_behind": 1.0}, sym=0.8), back & (rng.random(n) < 0.8))
+    _override(d, _arms(rng, n, {"on_elbows": 1.0}, sym=0.8), kind == 3)
+    return d
+
+
 SAMPLERS: dict[str, Callable[[np.random.Generator, int], Dofs]] = {
     "standing": _standing, "walking": lambda r, n: _gait(r, n, False), "running": lambda r, n: _gait(r, n, True),
     "reaching": _reaching, "crouching": _crouching, "sitting": _sitting, "kneeling": _kneeling,
     "arms_overhead": _arms_overhead, "t_pose": _t_pose, "crossing": _crossing, "bending": _bending,
-    "twisting": _twisting,
+    "twisting": _twisting, "reclining": _reclining,
 }
 
 
