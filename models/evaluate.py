@@ -208,7 +208,7 @@ def lift_prior(kp2d: np.ndarray, focal: np.ndarray, principal: np.ndarray, image
 def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant], stride: int = 1,
                  batch: int = 256, naive: bool = False) -> dict:
     """Real poses from their exact 2D projections (``h36m_lift`` format): PA-MPJPE on the 12 limb
-    joints and all 17, overall and per subject; every ``stride``-th sample. The COCO-17 prior goes
+    joints and all 17, overall, per subject and per action; every ``stride``-th sample. The COCO-17 prior goes
     through the definition map (``naive``: Human3.6M's joints taken as COCO's namesakes)."""
     definition_map = None if naive else fit_definition_map(judge.body)
     gt_file = Path(path) / "gt.npz"
@@ -218,6 +218,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     take = slice(None, None, stride)
     joints, kp2d, focal, principal = data["S"][take], data["kp2d"][take], data["f"][take], data["c"][take]
     size, subjects = data["img_wh"][take], data["subject"][take]
+    actions = np.array([str(a).split(" ")[0] for a in data["action"][take]])  # "Walking 1" -> "Walking"
     limb: dict[str, list] = {v.name: [] for v in variants}
     full: dict[str, list] = {v.name: [] for v in variants}
     for i in range(0, len(joints), batch):
@@ -231,9 +232,10 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     out = {}
     for name in limb:
         values, values17 = torch.cat(limb[name]), torch.cat(full[name])
-        per_subject = {s: round(float(values[torch.as_tensor(subjects == s)].mean()), 1) for s in sorted(set(subjects))}
+        per = lambda groups: {g: round(float(values[torch.as_tensor(groups == g)].mean()), 1)  # noqa: E731
+                              for g in sorted(set(groups))}
         out[name] = {"pa_mpjpe_limb12": round(float(values.mean()), 1), "pa_mpjpe_h36m17": round(float(values17.mean()), 1),
-                     "per_subject_limb12": per_subject, "n": int(len(values))}
+                     "per_subject_limb12": per(subjects), "per_action_limb12": per(actions), "n": int(len(values))}
     return out
 
 

@@ -149,3 +149,23 @@ def test_real_frames_through_mediapipe_with_and_without_the_3d_prior(shared_dir,
     assert full["no_person"] == 0 and len(full["per_frame_limb12"]) == 4
     assert 0 < full["pa_mpjpe_limb12"] < no_dat["pa_mpjpe_limb12"]
     assert 60 < full["mediapipe_world_pa_mpjpe_limb12"] < 120  # about 91 mm (../shared/README.md)
+
+
+def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
+    """A 12-pose slice of h36m_lift (two subjects, two actions), shipped weights: the overall figure
+    is the pose-weighted mean of the per-action and per-subject ones."""
+    import numpy as np
+
+    data = np.load(shared_dir / "data/real/h36m_lift/gt.npz")
+    pick = np.concatenate([np.flatnonzero((data["subject"] == s) & np.char.startswith(data["action"], a))[:3]
+                           for s in ("S1", "S5") for a in ("Walking", "Sitting ")])
+    (tmp_path / "lift").mkdir()
+    np.savez(tmp_path / "lift/gt.npz", **{k: data[k][pick] for k in data.files})
+    result = tmp_path / "eval.json"
+    assert evaluate.main(["--lift", str(tmp_path / "lift"), "--hypotheses", "2", "--json", str(result)]) == 0
+    (row,) = json.loads(result.read_text())["lift"].values()
+    assert row["n"] == 12 and set(row["per_subject_limb12"]) == {"S1", "S5"}
+    assert set(row["per_action_limb12"]) == {"Walking", "Sitting"}
+    for groups in (row["per_subject_limb12"], row["per_action_limb12"]):
+        assert abs(np.mean(list(groups.values())) - row["pa_mpjpe_limb12"]) < 0.1
+    assert 0 < row["pa_mpjpe_limb12"] < 200
