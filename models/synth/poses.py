@@ -141,6 +141,8 @@ def _arm(rng: np.random.Generator, n: int, mode: str) -> Dofs:
                           elbow_flex=u(0, 25, n), forearm_pron=g(0, 40, n)),
         "prop_behind": lambda: dict(sh_plane=g(-75, 10, n), sh_elev=u(30, 55, n), sh_rot=g(0, 15, n),
                                     elbow_flex=u(0, 25, n), wrist_flex=u(-60, -20, n)),
+        "elbows_behind": lambda: dict(sh_plane=g(-80, 10, n), sh_elev=u(35, 60, n), sh_rot=g(10, 15, n),
+                                      elbow_flex=u(70, 110, n), forearm_pron=g(40, 20, n)),
         "on_elbows": lambda: dict(sh_plane=g(90, 10, n), sh_elev=u(60, 100, n), sh_rot=g(20, 15, n),
                                   elbow_flex=u(70, 115, n), forearm_pron=g(60, 20, n)),
     }
@@ -360,8 +362,8 @@ def _twisting(rng: np.random.Generator, n: int) -> Dofs:
 
 
 def _reclining(rng: np.random.Generator, n: int) -> Dofs:
-    """On the floor with the trunk far from upright: sitting back on the hands, lying on the back,
-    on the side, or face down propped on the elbows."""
+    """On the floor with the trunk far from upright: sitting back on the hands or elbows, lying on
+    the back, on the side, or face down propped on the elbows; on the back, sometimes a leg lifted."""
     u, g = rng.uniform, rng.normal
     kind = rng.choice(4, size=n, p=[0.35, 0.3, 0.15, 0.2])  # leaning back, on the back, on the side, face down
     back, lying, side = kind == 0, kind == 1, kind == 2
@@ -377,6 +379,8 @@ def _reclining(rng: np.random.Generator, n: int) -> Dofs:
         d[f"ankle_flex_{s}"] = g(10, 12, n)
     _override(d, dict(hip_flex_l=u(30, 90, n), knee_flex_l=u(40, 120, n), hip_flex_r=u(10, 60, n),
                       knee_flex_r=u(20, 90, n)), side)  # on the side: legs drawn up a little
+    raise_leg = (back | lying) & (rng.random(n) < 0.25)  # one leg lifted, the knee nearly straight
+    _override(d, dict(hip_flex_l=d["hip_flex_l"] + u(40, 80, n), knee_flex_l=u(0, 30, n)), raise_leg)
     d["body_pitch"] = pitch
     d["body_roll"] = np.where(side, u(70, 95, n), g(0, 5, n))
     d["spine_flex"] = np.select([back, kind == 3], [u(-5, 25, n), -u(10, 25, n)], g(0, 8, n))
@@ -384,7 +388,7 @@ def _reclining(rng: np.random.Generator, n: int) -> Dofs:
     d["neck_flex"] = np.select([lying, kind == 3], [u(0, 40, n), -u(20, 45, n)], g(0, 12, n))
     d.update(_arms(rng, n, {"relaxed": 0.3, "gesture": 0.2, "face": 0.1, "hands_behind_head": 0.15,
                             "overhead": 0.1, "on_thigh": 0.15}))
-    _override(d, _arms(rng, n, {"prop_behind": 1.0}, sym=0.8), back & (rng.random(n) < 0.8))
+    _override(d, _arms(rng, n, {"prop_behind": 0.6, "elbows_behind": 0.4}, sym=0.8), back & (rng.random(n) < 0.8))
     _override(d, _arms(rng, n, {"on_elbows": 1.0}, sym=0.8), kind == 3)
     return d
 
