@@ -205,10 +205,23 @@ def lift_prior(kp2d: np.ndarray, focal: np.ndarray, principal: np.ndarray, image
     return build_prior(t(keypoints), t(confidence), t(focal), t(principal), t(image_size))
 
 
+TILT_BINS_DEG = (20, 40, 60)  # trunk tilt bins: upright, leaning, bent or reclining, lying
+
+
+def trunk_tilt_bins(joints: np.ndarray) -> np.ndarray:
+    """(N,) labels of the trunk's tilt (pelvis → thorax, Human3.6M-17 camera-frame joints, y down)
+    from the camera's up axis: "0-20°", "20-40°", "40-60°", ">60°"."""
+    trunk = joints[:, H36M17.index("thorax")] - joints[:, H36M17.index("pelvis")]
+    tilt = np.degrees(np.arccos(np.clip(-trunk[:, 1] / np.linalg.norm(trunk, axis=1), -1, 1)))
+    edges = (0, *TILT_BINS_DEG)
+    labels = [f"{a}-{b}°" for a, b in zip(edges, edges[1:])] + [f">{edges[-1]}°"]
+    return np.array(labels)[np.digitize(tilt, TILT_BINS_DEG)]
+
+
 def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant], stride: int = 1,
                  batch: int = 256, naive: bool = False) -> dict:
     """Real poses from their exact 2D projections (``h36m_lift`` format): PA-MPJPE on the 12 limb
-    joints and all 17, overall, per subject and per action; every ``stride``-th sample. The COCO-17 prior goes
+    joints and all 17, overall, per subject, per action and per trunk tilt; every ``stride``-th sample. The COCO-17 prior goes
     through the definition map (``naive``: Human3.6M's joints taken as COCO's namesakes)."""
     definition_map = None if naive else fit_definition_map(judge.body)
     gt_file = Path(path) / "gt.npz"
@@ -219,6 +232,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     joints, kp2d, focal, principal = data["S"][take], data["kp2d"][take], data["f"][take], data["c"][take]
     size, subjects = data["img_wh"][take], data["subject"][take]
     actions = np.array([str(a).split(" ")[0] for a in data["action"][take]])  # "Walking 1" -> "Walking"
+    tilts = trunk_tilt_bins(joints)
     limb: dict[str, list] = {v.name: [] for v in variants}
     full: dict[str, list] = {v.name: [] for v in variants}
     for i in range(0, len(joints), batch):
@@ -235,7 +249,8 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
         per = lambda groups: {g: round(float(values[torch.as_tensor(groups == g)].mean()), 1)  # noqa: E731
                               for g in sorted(set(groups))}
         out[name] = {"pa_mpjpe_limb12": round(float(values.mean()), 1), "pa_mpjpe_h36m17": round(float(values17.mean()), 1),
-                     "per_subject_limb12": per(subjects), "per_action_limb12": per(actions), "n": int(len(values))}
+                     "per_subject_limb12": per(subjects), "per_action_limb12": per(actions),
+                     "per_trunk_tilt_limb12": per(tilts), "n": int(len(values))}
     return out
 
 

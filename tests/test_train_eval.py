@@ -169,3 +169,12 @@ def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
     for groups in (row["per_subject_limb12"], row["per_action_limb12"]):
         assert abs(np.mean(list(groups.values())) - row["pa_mpjpe_limb12"]) < 0.1
     assert 0 < row["pa_mpjpe_limb12"] < 200
+
+
+def test_trunk_tilt_bins_from_the_cameras_up_axis():
+    import numpy as np
+
+    joints = np.zeros((4, 17, 3))
+    for i, deg in enumerate((5, 30, 50, 90)):  # thorax 0.5 m from the pelvis, tilted towards the camera
+        joints[i, 8] = 0.5 * np.array([0.0, -np.cos(np.radians(deg)), -np.sin(np.radians(deg))])
+    assert evaluate.trunk_tilt_bins(joints).tolist() == ["0-20°", "20-40°", "40-60°", ">60°"]
