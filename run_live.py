@@ -30,6 +30,7 @@ BACKENDS = ("auto", "eager", "compile", "onnx", "tensorrt")  # models.hmdiff.bac
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 BENCHMARK_DEFAULT_FRAMES = 300  # for endless sources (camera, synthetic) without --max-frames
+BENCHMARK_ROUNDS = 2  # full, detector only, full, detector only: both sides share the machine's drift
 WARMUP_NOTICE_S = 10.0  # a warm-up slower than this says why (the kernels' first compilation)
 # Sane ranges of the numeric arguments (argparse already refused non-numbers, non-finite and <= 0);
 # --steps / --warm-steps are bounded by the diffusion schedule instead (check_steps).
@@ -125,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="One Euro smoothing of the exported skeleton's rotations (--export-bvh/--export-glb)")
     out.add_argument("--benchmark", action="store_true", help="headless FPS benchmark against detector only")
     out.add_argument("--benchmark-json", type=Path, metavar="FILE", help="write the benchmark as JSON")
+    out.add_argument("--benchmark-rounds", type=int, default=BENCHMARK_ROUNDS, metavar="N",
+                     help=f"passes over the source for each side, interleaved, frames pooled ({BENCHMARK_ROUNDS})")
     p.add_argument("--verbose", action="store_true", help="debug logging (tracebacks of stage failures)")
     return p
 
@@ -149,6 +152,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"--device {args.device}: no CUDA GPU is available")
     if args.benchmark_json and not args.benchmark:
         parser.error("--benchmark-json needs --benchmark")
+    if args.benchmark_rounds < 1:
+        parser.error("--benchmark-rounds must be at least 1")
     if args.model_path and args.body_model == "anny":
         parser.error("--model-path is for --body-model smpl/smplx (anny ships with its package)")
     if args.export_bvh and args.body_model != "anny":
@@ -323,10 +328,9 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             source.close()
             raise
-        stages = live.stages()
         if args.benchmark:
-            return run_benchmark(args, source, make_source, stages, render, options)
-        summary = Pipeline(source, stages, render, max_frames=args.max_frames).run()
+            return run_benchmark(args, source, make_source, live, render, options)
+        summary = Pipeline(source, live.stages(), render, max_frames=args.max_frames).run()
         outputs = render.outputs
     say(f"{summary.frames} frames in {summary.elapsed_s:.1f} s ({summary.frames / max(summary.elapsed_s, 1e-9):.1f} FPS): "
         f"a person in {outputs.with_person}, a mesh in {outputs.with_mesh}; "
@@ -336,18 +340,23 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if summary.reason == "interrupted" else 0
 
 
-def run_benchmark(args: argparse.Namespace, source, make_source, stages, render, options: LiveOptions) -> int:
-    """The full pipeline, then a detector-only run of a fresh copy of the same source (both warmed
-    up alike unless --no-warmup)."""
-    from realtime.benchmark import compare, format_table, measure
+def run_benchmark(args: argparse.Namespace, source, make_source, live, render, options: LiveOptions) -> int:
+    """The full pipeline and a detector-only run of a fresh copy of the same source, in turn for
+    ``--benchmark-rounds`` rounds (both warmed up alike unless --no-warmup; each round a fresh pass)."""
+    from realtime.benchmark import Collector, compare, format_table
     from realtime.live import LiveRecovery
 
     max_frames = args.max_frames or (None if source.length else BENCHMARK_DEFAULT_FRAMES)
-    full = measure(source, stages, render, max_frames)
+    full, detector_only = Collector(render), Collector(lambda record: True)
     with LiveRecovery(options) as detector:
         warm_up(detector, options, detect_only=True)
-        detector_only = measure(make_source().open(), detector.stages(detect_only=True), lambda record: True, max_frames)
-    result = compare(full, detector_only)
+        for round_ in range(args.benchmark_rounds):
+            if round_:
+                live.reset()
+                detector.reset()
+            full.run(source if round_ == 0 else make_source().open(), live.stages(), max_frames)
+            detector_only.run(make_source().open(), detector.stages(detect_only=True), max_frames)
+    result = compare(full.report(), detector_only.report())
     print(format_table(result))
     if args.benchmark_json:  # a complete file or none: written aside, then renamed over
         partial = args.benchmark_json.with_name(f".{args.benchmark_json.name}.partial")

@@ -4,6 +4,10 @@ A frame's latency (capture to rendered) is broken down into its stages, the part
 diffusion stage (condition, denoiser calls, DAT and DDIM, mesh, output) and the waits between
 stages (queues and thread hand-offs), each with its p50 and p95.
 
+A benchmark can run in rounds, full and detector-only in turn (full, detector, full, detector, ...),
+each round a fresh pass over the source; the frames of all rounds are pooled. Interleaving makes
+the two sides share the machine's drift in speed, so their ratios hold still from run to run.
+
 Besides throughput, latency and per-stage times it reports the start-up: the share of the first
 :data:`FIRST_FRAMES` source frames that were dropped (never rendered) against the share of the
 frames after them, so that a stall at start (first calls of MediaPipe, Numba, ONNX Runtime,
@@ -26,7 +30,8 @@ WAITS = "waits"  # a frame's latency outside every stage: queues and thread hand
 
 
 class Collector:
-    """Wraps a sink and keeps, per rendered frame, the latency from capture and per-stage ms."""
+    """Wraps a sink and keeps, per rendered frame, the latency from capture and per-stage ms, over
+    one or more runs (:meth:`run`), which it pools."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -35,6 +40,7 @@ class Collector:
         self.steps: list[int] = []
         self.warm = 0
         self.indices: list[int] = []  # source frame index of every rendered frame
+        self.runs: list[tuple[RunSummary, int, int]] = []  # each run's summary and its slice of the frames
 
     def __call__(self, record: FrameRecord) -> bool:
         t0 = time.perf_counter()
@@ -55,39 +61,56 @@ class Collector:
             self.warm += record.mesh.warm
         return keep_going
 
-    def report(self, summary: RunSummary) -> dict:
-        """Throughput, latency and per-stage percentiles, drops and DDIM steps of one run."""
+    def run(self, source: Source, stages: Sequence[tuple[str, Stage]], max_frames: int | None) -> RunSummary:
+        """One pass of a pipeline over ``source`` into this collector (raises PipelineError like any run)."""
+        start = len(self.latency_ms)
+        summary = Pipeline(source, stages, self, max_frames=max_frames).run()
+        self.runs.append((summary, start, len(self.latency_ms)))
+        return summary
+
+    def report(self) -> dict:
+        """Throughput, latency and per-stage percentiles, drops and DDIM steps of all runs pooled."""
+        total = lambda field: sum(getattr(summary, field) for summary, _, _ in self.runs)  # noqa: E731
+        frames, elapsed = total("frames"), total("elapsed_s")
         return {
-            "frames": summary.frames,
-            "captured": summary.captured,
-            "dropped": summary.dropped,
-            "skipped": summary.skipped,
-            "elapsed_s": round(summary.elapsed_s, 3),
-            "fps": round(summary.frames / summary.elapsed_s, 2) if summary.elapsed_s > 0 else 0.0,
+            "rounds": len(self.runs),
+            "frames": frames,
+            "captured": total("captured"),
+            "dropped": total("dropped"),
+            "skipped": total("skipped"),
+            "elapsed_s": round(elapsed, 3),
+            "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
             "latency_ms": _percentiles(self.latency_ms),
             "stages_ms": {name: _percentiles(values) for name, values in self.stage_ms.items()},
             "mesh_frames": len(self.steps),
             "steps_mean": round(float(np.mean(self.steps)), 2) if self.steps else None,
             "warm_fraction": round(self.warm / len(self.steps), 3) if self.steps else None,
-            "startup": self.startup(summary),
+            "startup": self.startup(),
         }
 
-    def startup(self, summary: RunSummary, first: int = FIRST_FRAMES) -> dict:
+    def startup(self, first: int = FIRST_FRAMES) -> dict:
         """Frames not rendered (dropped as stale, or skipped) among the first ``first`` source
-        frames and among the rest, with their rates and the latency p95 of each part."""
-        total = summary.captured + summary.skipped  # source frames read
-        head = min(first, total)
+        frames of each run and among the rest, with their rates and the latency p95 of each part."""
         index = np.asarray(self.indices, dtype=np.int64)
         latency = np.asarray(self.latency_ms, dtype=np.float64)
-        out = {"first_frames": first}
-        for name, lo, hi in (("first", 0, head), ("rest", head, total)):
-            inside = (index >= lo) & (index < hi)
-            frames = hi - lo
-            missed = frames - int(inside.sum())
+        counts = {"first": [0, 0], "rest": [0, 0]}  # source frames, rendered frames
+        inside = {"first": np.zeros(len(index), bool), "rest": np.zeros(len(index), bool)}
+        for summary, begin, end in self.runs:
+            total = summary.captured + summary.skipped  # source frames read
+            head = min(first, total)
+            for name, lo, hi in (("first", 0, head), ("rest", head, total)):
+                mine = np.zeros(len(index), bool)
+                mine[begin:end] = (index[begin:end] >= lo) & (index[begin:end] < hi)
+                inside[name] |= mine
+                counts[name][0] += hi - lo
+                counts[name][1] += int(mine.sum())
+        out: dict = {"first_frames": first}
+        for name, (frames, rendered) in counts.items():
+            missed = frames - rendered
             out[name] = {
                 "frames": frames, "dropped": missed,
                 "rate": round(missed / frames, 3) if frames else None,
-                "latency_p95_ms": round(float(np.percentile(latency[inside], 95)), 1) if inside.any() else None,
+                "latency_p95_ms": round(float(np.percentile(latency[inside[name]], 95)), 1) if inside[name].any() else None,
             }
         return out
 
@@ -102,8 +125,8 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
 def measure(source: Source, stages: Sequence[tuple[str, Stage]], sink: Sink, max_frames: int | None) -> dict:
     """Run one pipeline to its end and report it (raises PipelineError like any run)."""
     collector = Collector(sink)
-    summary = Pipeline(source, stages, collector, max_frames=max_frames).run()
-    return collector.report(summary)
+    collector.run(source, stages, max_frames)
+    return collector.report()
 
 
 def _drops(part: dict) -> str:
@@ -116,9 +139,12 @@ def _p95s(startup: dict) -> str:
 
 
 def compare(full: dict, detector: dict) -> dict:
-    """Both reports and the full/detector-only throughput ratio."""
+    """Both reports and the full/detector-only ratios of throughput and latency p95."""
     ratio = full["fps"] / detector["fps"] if detector["fps"] else None
-    return {"full": full, "detector_only": detector, "fps_ratio": None if ratio is None else round(ratio, 3)}
+    p95 = full["latency_ms"]["p95"], detector["latency_ms"]["p95"]
+    p95_ratio = p95[0] / p95[1] if None not in p95 and p95[1] > 0 else None
+    return {"full": full, "detector_only": detector, "fps_ratio": None if ratio is None else round(ratio, 3),
+            "latency_p95_ratio": None if p95_ratio is None else round(p95_ratio, 3)}
 
 
 def format_table(result: dict) -> str:
@@ -154,4 +180,7 @@ def format_table(result: dict) -> str:
     lines += [f"{a:{width}}{b:>18}{c:>18}" for a, b, c in rows]
     ratio = result["fps_ratio"]
     lines.append(f"FPS ratio full / detector-only: {'-' if ratio is None else f'{ratio:.3f}'}")
+    if result["latency_p95_ratio"] is not None:
+        lines.append(f"latency p95 ratio full / detector-only: {result['latency_p95_ratio']:.2f}"
+                     f" ({full['rounds']} round(s) each, interleaved, frames pooled)")
     return "\n".join(lines)

@@ -175,12 +175,20 @@ def test_benchmark_startup_counts_drops_of_the_first_frames_and_the_rest():
     collector.indices = rendered
     collector.latency_ms = [100.0 if i < FIRST_FRAMES else 50.0 for i in rendered]
     summary = SimpleNamespace(frames=len(rendered), captured=100, dropped=100 - len(rendered), skipped=0, elapsed_s=1.0)
-    s = collector.startup(summary)
+    collector.runs = [(summary, 0, len(rendered))]
+    s = collector.startup()
     assert s["first"] == {"frames": 30, "dropped": 10, "rate": 0.333, "latency_p95_ms": 100.0}
     assert s["rest"] == {"frames": 70, "dropped": 7, "rate": 0.1, "latency_p95_ms": 50.0}
-    report = collector.report(summary)
-    table = format_table({"full": report, "detector_only": report, "fps_ratio": 1.0})
+    report = collector.report()
+    table = format_table({"full": report, "detector_only": report, "fps_ratio": 1.0, "latency_p95_ratio": 1.0})
     assert "dropped, first 30 frames" in table and "10/30 (33%)" in table and "7/70 (10%)" in table
+    # a second round of the same frames: each run's first frames count as first, the counts add up
+    collector.indices, collector.latency_ms = rendered * 2, collector.latency_ms * 2
+    collector.runs = [(summary, 0, len(rendered)), (summary, len(rendered), 2 * len(rendered))]
+    s, report = collector.startup(), collector.report()
+    assert s["first"] == {"frames": 60, "dropped": 20, "rate": 0.333, "latency_p95_ms": 100.0}
+    assert s["rest"]["frames"] == 140 and s["rest"]["dropped"] == 14
+    assert report["rounds"] == 2 and report["frames"] == 2 * len(rendered) and report["fps"] == len(rendered)
 
 
 def test_webcam_framing_shows_the_whole_person_standing_on_the_floor():

@@ -35,6 +35,7 @@ def assert_one_line(result: subprocess.CompletedProcess, code: int, text: str) -
         (["--record", "out.avi"], "--record must end in .mp4"),
         (["--export", "nowhere/run.npz"], "folder does not exist"),
         (["--benchmark-json", "b.json"], "--benchmark-json needs --benchmark"),
+        (["--benchmark", "--benchmark-rounds", "0"], "--benchmark-rounds must be at least 1"),
         (["--fov", "500"], "--fov must be between"),
         (["--backend", "tpu"], "invalid choice"),
         (["--device", "quantum"], "--device must be auto, cpu or cuda"),
@@ -94,6 +95,8 @@ def test_benchmark_on_real_video(shared_dir, tmp_path, untrained_weights):
                       "--weights", str(untrained_weights), "--benchmark-json", str(tmp_path / "bench.json"))
     assert result.returncode == 0, result.stderr
     assert "throughput FPS" in result.stdout and "FPS ratio" in result.stdout
-    bench = json.loads((tmp_path / "bench.json").read_text())
-    assert bench["full"]["frames"] == bench["detector_only"]["frames"] == 3
-    assert bench["full"]["mesh_frames"] == 3 and bench["fps_ratio"] > 0
+    bench = json.loads((tmp_path / "bench.json").read_text())  # two rounds by default, interleaved
+    assert bench["full"]["rounds"] == bench["detector_only"]["rounds"] == 2
+    assert bench["full"]["frames"] == bench["detector_only"]["frames"] == 6
+    assert bench["full"]["mesh_frames"] == 6 and bench["fps_ratio"] > 0 and bench["latency_p95_ratio"] > 0
+    assert bench["full"]["startup"]["first"]["frames"] == 6  # each round's first frames count as first
