@@ -197,7 +197,10 @@ def test_glb_animation_reproduces_the_recovered_meshes(exported, run):
     assert np.ptp(hidden, axis=0).max() < 1e-6
     halfway, _ = gltf_skinned(folder / "run.glb", 1.5 / FPS)  # between frames: between their meshes
     ends = [gltf_skinned(folder / "run.glb", t / FPS)[0] for t in (1, 2)]
-    assert np.linalg.norm(halfway - (ends[0] + ends[1]) / 2, axis=1).max() < 0.01
+    # rotations are slerped per joint, so the halfway mesh is near, not at, the mean of the ends:
+    # within a tenth of how far the vertices move between the two frames
+    step = np.linalg.norm(ends[1] - ends[0], axis=1).max()
+    assert 0 < np.linalg.norm(halfway - (ends[0] + ends[1]) / 2, axis=1).max() < 0.1 * step
 
 
 def test_glb_loads_in_trimesh_as_one_skinned_body(exported, anny_body):
