@@ -221,8 +221,9 @@ def trunk_tilt_bins(joints: np.ndarray) -> np.ndarray:
 def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant], stride: int = 1,
                  batch: int = 256, naive: bool = False) -> dict:
     """Real poses from their exact 2D projections (``h36m_lift`` format): PA-MPJPE on the 12 limb
-    joints and all 17, overall, per subject, per action and per trunk tilt; every ``stride``-th sample. The COCO-17 prior goes
-    through the definition map (``naive``: Human3.6M's joints taken as COCO's namesakes)."""
+    joints and all 17, overall, per subject, per action and per trunk tilt; every ``stride``-th
+    sample. The COCO-17 prior goes through the definition map (``naive``: Human3.6M's joints taken
+    as COCO's namesakes)."""
     definition_map = None if naive else fit_definition_map(judge.body)
     gt_file = Path(path) / "gt.npz"
     if not gt_file.is_file():

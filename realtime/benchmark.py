@@ -6,7 +6,8 @@ stages (queues and thread hand-offs), each with its p50 and p95.
 
 A benchmark can run in rounds, full and detector-only in turn (full, detector, full, detector, ...),
 each round a fresh pass over the source; the frames of all rounds are pooled. Interleaving makes
-the two sides share the machine's drift in speed, so their ratios hold still from run to run.
+the two sides share the machine's drift in speed (it does not remove the full pipeline's own
+contention: MediaPipe is slower there, as the diffusion shares the cores).
 
 Besides throughput, latency and per-stage times it reports the start-up: the share of the first
 :data:`FIRST_FRAMES` source frames that were dropped (never rendered) against the share of the

@@ -124,7 +124,7 @@ def test_pose_distribution_symmetric_and_varied(poses):
 
 
 def test_reclining_poses_lie_or_lean_back(poses, space):
-    """Reclining: the trunk far from upright (on the floor), the thighs not pointing at the sky."""
+    """Reclining: the trunk far from upright (on the floor); lying, most feet near the floor."""
     reclining = poses.category == CATEGORIES.index("reclining")
     joints = forward_kinematics(poses.pose[reclining], space.skeleton)
     world = joints @ roma.rotvec_to_rotmat(poses.body_orient[reclining]).transpose(1, 2)  # y down
