@@ -2,10 +2,10 @@
 
 Prints a table of median / p95 ms for batch 1 on the shipped weights, one column per denoiser
 backend (``models/hmdiff/backends.py``) on ``--device``: one denoiser call, cold starts (5 DDIM
-steps), warm starts (1 step, the live default, and 2), with and without DAT, 1 and 16 hypotheses. The first column,
-``reference``, is the plain torch path: the eager network and DAT's gradient by autograd
-(``DATConfig(closed_form=False)``); every other column uses the closed-form gradient. Speed-ups
-and the largest vertex difference are against the reference.
+steps), warm starts (1 step, the live default, and 2), with and without DAT, 1 and 16
+hypotheses. The first column, ``reference``, is the plain torch path: the eager network and DAT's
+gradient by autograd (``DATConfig(closed_form=False)``); every other column uses the closed-form
+gradient. Speed-ups and the largest vertex difference are against the reference.
 """
 from __future__ import annotations
 

@@ -94,24 +94,21 @@ class Collector:
         frames of each run and among the rest, with their rates and the latency p95 of each part."""
         index = np.asarray(self.indices, dtype=np.int64)
         latency = np.asarray(self.latency_ms, dtype=np.float64)
-        counts = {"first": [0, 0], "rest": [0, 0]}  # source frames, rendered frames
-        inside = {"first": np.zeros(len(index), bool), "rest": np.zeros(len(index), bool)}
+        first_part = np.zeros(len(index), bool)  # rendered frames among their run's first frames
+        frames = {"first": 0, "rest": 0}  # source frames read in each part
         for summary, begin, end in self.runs:
-            total = summary.captured + summary.skipped  # source frames read
+            total = summary.captured + summary.skipped
             head = min(first, total)
-            for name, lo, hi in (("first", 0, head), ("rest", head, total)):
-                mine = np.zeros(len(index), bool)
-                mine[begin:end] = (index[begin:end] >= lo) & (index[begin:end] < hi)
-                inside[name] |= mine
-                counts[name][0] += hi - lo
-                counts[name][1] += int(mine.sum())
+            first_part[begin:end] = index[begin:end] < head
+            frames["first"] += head
+            frames["rest"] += total - head
         out: dict = {"first_frames": first}
-        for name, (frames, rendered) in counts.items():
-            missed = frames - rendered
+        for name, inside in (("first", first_part), ("rest", ~first_part)):
+            missed = frames[name] - int(inside.sum())
             out[name] = {
-                "frames": frames, "dropped": missed,
-                "rate": round(missed / frames, 3) if frames else None,
-                "latency_p95_ms": round(float(np.percentile(latency[inside[name]], 95)), 1) if inside[name].any() else None,
+                "frames": frames[name], "dropped": missed,
+                "rate": round(missed / frames[name], 3) if frames[name] else None,
+                "latency_p95_ms": round(float(np.percentile(latency[inside], 95)), 1) if inside.any() else None,
             }
         return out
 
@@ -121,13 +118,6 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
         return {"p50": None, "p95": None}
     p50, p95 = np.percentile(values, [50, 95])
     return {"p50": round(float(p50), 2), "p95": round(float(p95), 2)}
-
-
-def measure(source: Source, stages: Sequence[tuple[str, Stage]], sink: Sink, max_frames: int | None) -> dict:
-    """Run one pipeline to its end and report it (raises PipelineError like any run)."""
-    collector = Collector(sink)
-    collector.run(source, stages, max_frames)
-    return collector.report()
 
 
 def _drops(part: dict) -> str:

@@ -306,11 +306,13 @@ def test_smoothing_follows_and_restarts():
 def test_benchmark_report_and_table(tmp_path):
     import json
 
-    from realtime.benchmark import compare, format_table, measure
+    from realtime.benchmark import Collector, compare, format_table
 
     stages = [("detect", fake_detect_prior()), ("diffusion", RecoverStage(FakeModel(delay_s=0.002)))]
-    full = measure(FakeSource(20), stages, RenderStage(), None)
-    detector = measure(FakeSource(20), [("detect", fake_detect_prior())], lambda record: True, None)
+    full, detector = Collector(RenderStage()), Collector(lambda record: True)
+    full.run(FakeSource(20), stages, None)
+    detector.run(FakeSource(20), [("detect", fake_detect_prior())], None)
+    full, detector = full.report(), detector.report()
     result = compare(full, detector)
     cold_then_warm = (DEFAULTS.steps + 19 * 2) / 20  # the fake model's warm frames take 2 steps
     assert full["frames"] == 20 and full["mesh_frames"] == 20 and full["steps_mean"] == pytest.approx(cold_then_warm)

@@ -1,10 +1,10 @@
 """Left/right mirror images: a body mesh's vertex twins and COCO-17's joint twins.
 
 A mesh mirrored through the plane x = 0 of any frame (the camera's included) is again a body of
-the same topology once every vertex takes its twin's place: ``mirrored = (vertices * (-1, 1, 1))[:, twins]``.
-The twins are found once on the rest mesh (symmetric about its mid-plane in x, within
-``SYMMETRY_TOLERANCE_M``) and
-stored in ``models/assets/<body>_mirror.npy``.
+the same topology once every vertex takes its twin's place:
+``mirrored = (vertices * (-1, 1, 1))[:, twins]``. The twins are found once on the rest mesh
+(symmetric about its mid-plane in x, within ``SYMMETRY_TOLERANCE_M``) and stored in
+``models/assets/<body>_mirror.npy``.
 """
 from __future__ import annotations
 
