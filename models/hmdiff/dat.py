@@ -73,9 +73,14 @@ def estimate_translation(
     return torch.linalg.solve(a, lam_d - torch.einsum("bjxy,bjy->bx", q, joints_rel))
 
 
+def per_hypothesis(x: torch.Tensor, hypotheses: int) -> torch.Tensor:
+    """Rows (B, ...) repeated for M hypotheses each (B·M, ...); ``x`` itself for one (no copy)."""
+    return x if hypotheses == 1 else x.repeat_interleave(hypotheses, dim=0)
+
+
 def fit_translation(joints_rel: torch.Tensor, prior, hypotheses: int) -> torch.Tensor:
     """:func:`estimate_translation` for (B·M, J, 3) joints against a prior of batch B."""
-    rep = lambda x: x.repeat_interleave(hypotheses, dim=0)  # noqa: E731
+    rep = lambda x: per_hypothesis(x, hypotheses)  # noqa: E731
     return estimate_translation(
         joints_rel, rep(prior.keypoints), rep(prior.weights), rep(prior.focal), rep(prior.principal)
     )
@@ -95,7 +100,7 @@ class AlignmentGradient:
     """
 
     def __init__(self, prior, hypotheses: int) -> None:
-        rep = lambda x: x.repeat_interleave(hypotheses, dim=0)  # noqa: E731
+        rep = lambda x: per_hypothesis(x, hypotheses)  # noqa: E731
         self.prior, self.hypotheses = prior, hypotheses
         self.focal = rep(prior.focal)
         self.q, a, self.lam_d = translation_normal_equations(rep(prior.keypoints), rep(prior.weights), self.focal,
@@ -174,7 +179,7 @@ def pixels_per_unit(prior, transl: torch.Tensor, data_scale: float, hypotheses: 
     """Heatmap pixels per normalised state unit at the body's depth (B·M,)."""
     hm_per_px = prior.heatmap_size / prior.crop_side
     f = prior.focal.mean(dim=1) * hm_per_px
-    return f.repeat_interleave(hypotheses) * data_scale / transl[:, 2].clamp(min=0.5)
+    return per_hypothesis(f, hypotheses) * data_scale / transl[:, 2].clamp(min=0.5)
 
 
 def spread_to_vertices(move: torch.Tensor, x0: torch.Tensor, num_joints: int, bandwidth_units: float) -> torch.Tensor:
@@ -199,8 +204,8 @@ def world_move(joints_rel: torch.Tensor, prior, hypotheses: int) -> torch.Tensor
     """
     if prior.world is None:
         return torch.zeros_like(joints_rel)
-    q = prior.world.repeat_interleave(hypotheses, dim=0)
-    w = prior.world_weights.repeat_interleave(hypotheses, dim=0)[..., None]
+    q = per_hypothesis(prior.world, hypotheses)
+    w = per_hypothesis(prior.world_weights, hypotheses)[..., None]
     total = w.sum(1, keepdim=True).clamp(min=1e-6)
     p_mean, q_mean = (w * joints_rel).sum(1, keepdim=True) / total, (w * q).sum(1, keepdim=True) / total
     p, q = joints_rel - p_mean, q - q_mean

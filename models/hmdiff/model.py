@@ -1,14 +1,14 @@
 """HMDiff: the recovery entry point that the real-time pipeline calls, and checkpoint I/O."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from models.body.mirror import COCO17_TWINS, REFLECT_X, mirror_points, vertex_twins
-from models.hmdiff.dat import DATConfig, fit_translation
+from models.hmdiff.dat import AlignmentGradient, DATConfig, fit_translation
 from models.hmdiff.denoiser import Denoiser, DenoiserConfig
 from models.hmdiff.sampler import Sampler
 from models.hmdiff.schedule import NoiseSchedule
@@ -119,7 +119,7 @@ class HMDiff(nn.Module):
         device = self.net.embed_in.weight.device
         if prior.keypoints.device != device:
             prior = prior.to(device)
-        dat_cfg = dat if isinstance(dat, DATConfig) else DATConfig(**{**self.config.dat.to_dict(), "enabled": dat})
+        dat_cfg = dat if isinstance(dat, DATConfig) else replace(self.config.dat, enabled=dat)
         self.sampler.timings = timings
         batch, samples = prior, hypotheses
         if mirror:
@@ -133,7 +133,8 @@ class HMDiff(nn.Module):
                     warm_step=self.config.warm_step, dat=dat_cfg, eta=eta, generator=generator,
                 )
             with self.sampler.timed("mesh"):
-                recovery = self.assemble(result.h0, batch, samples, result.steps_used, result.dat_steps)
+                recovery = self.assemble(result.h0, batch, samples, result.steps_used, result.dat_steps,
+                                         result.camera)
                 if mirror:
                     recovery = self.unmirror(recovery, len(prior))
         finally:
@@ -142,21 +143,29 @@ class HMDiff(nn.Module):
             timings["DAT and DDIM"] -= timings.get("denoiser", 0.0)
         return recovery
 
-    def assemble(self, h0: torch.Tensor, prior, hypotheses: int, steps_used: int, dat_steps: int) -> Recovery:
-        """Turn clean states (B·M, N, 3) into full meshes placed in the camera."""
+    def assemble(self, h0: torch.Tensor, prior, hypotheses: int, steps_used: int, dat_steps: int,
+                 camera: AlignmentGradient | None = None) -> Recovery:
+        """Turn clean states (B·M, N, 3) into full meshes placed in the camera (``camera``: the
+        prior's camera fit, when DAT built one; else it is fitted here)."""
         b = h0.shape[0] // hypotheses
         coarse_rel, joints_rel = self.layout.unpack(h0)
-        transl = fit_translation(joints_rel, prior, hypotheses)
+        if camera is not None:
+            transl = camera.translation(joints_rel)
+        else:
+            transl = fit_translation(joints_rel, prior, hypotheses)
         full = self.coarse_mesh.upsample(coarse_rel) + transl[:, None]
+        if hypotheses == 1:  # nothing to average (a live frame): no copies
+            return Recovery(
+                vertices=full, joints=joints_rel + transl[:, None], coarse=coarse_rel + transl[:, None],
+                spread=full.new_zeros(b, full.shape[1]), transl=transl, h0=h0, hypotheses_vertices=None,
+                steps_used=steps_used, dat_steps=dat_steps,
+            )
+        mean = lambda x: x.reshape(b, hypotheses, *x.shape[1:]).mean(1)  # noqa: E731
         full = full.reshape(b, hypotheses, *full.shape[1:])
-        coarse = (coarse_rel + transl[:, None]).reshape(b, hypotheses, -1, 3).mean(1)
-        joints = (joints_rel + transl[:, None]).reshape(b, hypotheses, -1, 3).mean(1)
-        spread = full.std(dim=1).norm(dim=-1) if hypotheses > 1 else full.new_zeros(b, full.shape[2])
         return Recovery(
-            vertices=full.mean(1), joints=joints, coarse=coarse, spread=spread,
-            transl=transl.reshape(b, hypotheses, 3).mean(1),
-            h0=h0.reshape(b, hypotheses, *h0.shape[1:]).mean(1),
-            hypotheses_vertices=full if hypotheses > 1 else None, steps_used=steps_used, dat_steps=dat_steps,
+            vertices=full.mean(1), joints=mean(joints_rel + transl[:, None]), coarse=mean(coarse_rel + transl[:, None]),
+            spread=full.std(dim=1).norm(dim=-1), transl=mean(transl), h0=mean(h0),
+            hypotheses_vertices=full, steps_used=steps_used, dat_steps=dat_steps,
         )
 
     def unmirror(self, both: Recovery, b: int) -> Recovery:

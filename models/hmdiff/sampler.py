@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from models.hmdiff.dat import (AlignmentGradient, DATConfig, alignment_gap, bandwidth, pixels_per_unit,
+from models.hmdiff.dat import (AlignmentGradient, DATConfig, alignment_gap, bandwidth, per_hypothesis, pixels_per_unit,
                                spread_to_vertices, world_move)
 from models.hmdiff.denoiser import Denoiser
 from models.hmdiff.schedule import NoiseSchedule
@@ -20,6 +20,7 @@ class SampleResult:
     h0: torch.Tensor  # (B·M, N, 3) final clean state
     steps_used: int
     dat_steps: int
+    camera: AlignmentGradient | None = None  # the camera fit DAT built for this prior, when it ran
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Sampler:
         dat = dat or DATConfig(enabled=False)
         b = cond.shape[0]
         n = b * hypotheses
-        cond = cond.repeat_interleave(hypotheses, dim=0)
+        cond = per_hypothesis(cond, hypotheses)
         shape = (n, self.layout.num_points, 3)
         noise = torch.randn(shape, generator=generator, device=cond.device)
         if warm_start is None:
@@ -79,7 +80,7 @@ class Sampler:
             h = noise
         else:
             ks = self.schedule.timesteps(steps, start=warm_step)
-            h = self.schedule.q_sample(warm_start.repeat_interleave(hypotheses, 0) if warm_start.shape[0] == b
+            h = self.schedule.q_sample(per_hypothesis(warm_start, hypotheses) if warm_start.shape[0] == b
                                        else warm_start, warm_step, noise)
         guiding = dat.enabled and prior is not None
         closed_form = AlignmentGradient(prior, hypotheses) if guiding and dat.jacobian == "identity" \
@@ -100,8 +101,9 @@ class Sampler:
                 moved_mm = joints_moved.amax(dim=1).mean() * self.layout.data_scale * 1000
                 guiding = bool(moved_mm > dat.converge_mm)
             previous_x0 = x0
-            h = self.schedule.ddim_step(h, k, k_prev, x0, eta=eta, generator=generator)
-        return SampleResult(h0=x0.detach(), steps_used=len(ks), dat_steps=dat_steps)
+            if k_prev > 0:  # the last step's result is its predicted h_0
+                h = self.schedule.ddim_step(h, k, k_prev, x0, eta=eta, generator=generator)
+        return SampleResult(h0=x0.detach(), steps_used=len(ks), dat_steps=dat_steps, camera=closed_form)
 
     def _guided(
         self, h: torch.Tensor, k: int, kt: torch.Tensor, cond: torch.Tensor, prior, hypotheses: int,

@@ -8,6 +8,7 @@ token order that keeps each group of ``group_size`` consecutive vertices spatial
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import torch
 
@@ -26,16 +27,25 @@ class StateLayout:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @cached_property
+    def _token_order(self) -> torch.Tensor:
+        """``order`` as an index tensor, built once (a list index is converted on every call)."""
+        return torch.tensor(self.order)
+
+    @cached_property
+    def _mesh_order(self) -> torch.Tensor:
+        """The inverse permutation: state rows of the coarse vertices in mesh order."""
+        return torch.argsort(self._token_order)
+
     def pack(self, coarse_rel: torch.Tensor, joints_rel: torch.Tensor) -> torch.Tensor:
         """Root-relative metres (B,Vc,3), (B,J,3) → normalised state (B, Vc+J, 3)."""
-        return torch.cat([coarse_rel[:, self.order], joints_rel], dim=1) / self.data_scale
+        order = self._token_order.to(coarse_rel.device)
+        return torch.cat([coarse_rel[:, order], joints_rel], dim=1) / self.data_scale
 
     def unpack(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised state → root-relative metres: coarse (B,Vc,3) in mesh order, joints (B,J,3)."""
         metres = h * self.data_scale
-        coarse = torch.empty_like(metres[:, : self.num_coarse])
-        coarse[:, self.order] = metres[:, : self.num_coarse]
-        return coarse, metres[:, self.num_coarse :]
+        return metres[:, self._mesh_order.to(h.device)], metres[:, self.num_coarse :]
 
 
 def spatial_token_order(points: torch.Tensor, group_size: int) -> list[int]:
