@@ -84,8 +84,9 @@ class Block(nn.Module):
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        s1, b1, g1, s2, b2, g2 = self.modulation(t)[:, None].chunk(6, dim=-1)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
+        """``modulation``: this block's ``self.modulation(t)`` (B or 1, 6·dim) for the step embedding t."""
+        s1, b1, g1, s2, b2, g2 = modulation[:, None].chunk(6, dim=-1)
         h = self.norm1(x) * (1 + s1) + b1
         x = x + (1 + g1) * self.self_attn(h, h)
         x = x + self.cross_attn(self.norm2(x), cond)
@@ -132,15 +133,24 @@ class Denoiser(nn.Module):
             tokens = tokens + self.world_in(torch.cat([points / WORLD_SCALE, present[..., None]], dim=-1))
         return torch.cat([tokens, self.bbox_in(bbox)[:, None]], dim=1)
 
-    def forward(self, h: torch.Tensor, k: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def modulations(self, k: torch.Tensor) -> torch.Tensor:
+        """Every block's adaptive-norm modulation (depth, B, 6·dim) for diffusion steps k (B,): the
+        part of the network that depends on the step alone (a backend can compute it once per step)."""
+        t = self.step_mlp(step_embedding(k, self.config.dim))
+        return torch.stack([block.modulation(t) for block in self.blocks])
+
+    def denoise(self, h: torch.Tensor, modulations: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The prediction of h_0 given the step's :meth:`modulations` (depth, B or 1, 6·dim)."""
         c = self.config
         b = h.shape[0]
         if cond.shape[0] != b:  # one condition shared by several hypotheses
             cond = cond.repeat_interleave(b // cond.shape[0], dim=0)
         x = F.pad(h, (0, 0, 0, self.pad)).reshape(b, c.num_tokens, 3 * c.group_size)
         x = self.embed_in(x) + self.token_id
-        t = self.step_mlp(step_embedding(k.expand(b), c.dim))
-        for block in self.blocks:
-            x = block(x, cond, t)
+        for block, modulation in zip(self.blocks, modulations):
+            x = block(x, cond, modulation)
         out = self.embed_out(self.norm_out(x)).reshape(b, -1, 3)
         return out[:, : c.num_points]
+
+    def forward(self, h: torch.Tensor, k: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.denoise(h, self.modulations(k.expand(h.shape[0])), cond)
