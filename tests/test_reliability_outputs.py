@@ -118,7 +118,16 @@ class SlowWriter:
         self.closed = True
 
 
-def test_a_second_ctrl_c_during_finalisation_breaks_nothing(tmp_path):
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raising KeyboardInterrupt, as under a terminal, also when the suite was started as a
+    background job (the shell then starts it with SIGINT ignored, and Python keeps ignoring it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_ctrl_c_during_finalisation_breaks_nothing(tmp_path, ctrl_c_raises):
     outputs = outputs_in(tmp_path)
     for i in range(40):
         outputs.write(make_record(i))
