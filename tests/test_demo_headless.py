@@ -6,7 +6,7 @@ static mode, finds a person of a good size in most of its frames).
 
 The second bound is looser: MediaPipe finds a person by the face first, and the overlay (mesh
 points and skeleton) covers the face in some poses (crouching, the head down, arms overhead).
-Over 10 random shots it found the person in 29-40 of the 40 recorded frames (72.5 % at worst,
+Over the shots of 10 seeds it found the person in 29-40 of the 40 recorded frames (72.5 % at worst,
 misses in runs of up to 9 frames), so a sample of every fourth frame at the 80 % bound failed
 about one run in four; a video with no person, or a speck of one, still fails."""
 from __future__ import annotations
