@@ -155,17 +155,16 @@ class HMDiff(nn.Module):
             transl = fit_translation(joints_rel, prior, hypotheses)
         full = self.coarse_mesh.upsample(coarse_rel) + transl[:, None]
         if hypotheses == 1:  # nothing to average (a live frame): no copies
-            return Recovery(
-                vertices=full, joints=joints_rel + transl[:, None], coarse=coarse_rel + transl[:, None],
-                spread=full.new_zeros(b, full.shape[1]), transl=transl, h0=h0, hypotheses_vertices=None,
-                steps_used=steps_used, dat_steps=dat_steps,
-            )
-        mean = lambda x: x.reshape(b, hypotheses, *x.shape[1:]).mean(1)  # noqa: E731
-        full = full.reshape(b, hypotheses, *full.shape[1:])
+            mean = lambda x: x  # noqa: E731
+            each, spread = None, full.new_zeros(b, full.shape[1])
+        else:
+            mean = lambda x: x.reshape(b, hypotheses, *x.shape[1:]).mean(1)  # noqa: E731
+            each = full.reshape(b, hypotheses, *full.shape[1:])
+            spread = each.std(dim=1).norm(dim=-1)
         return Recovery(
-            vertices=full.mean(1), joints=mean(joints_rel + transl[:, None]), coarse=mean(coarse_rel + transl[:, None]),
-            spread=full.std(dim=1).norm(dim=-1), transl=mean(transl), h0=mean(h0),
-            hypotheses_vertices=full, steps_used=steps_used, dat_steps=dat_steps,
+            vertices=mean(full), joints=mean(joints_rel + transl[:, None]), coarse=mean(coarse_rel + transl[:, None]),
+            spread=spread, transl=mean(transl), h0=mean(h0), hypotheses_vertices=each,
+            steps_used=steps_used, dat_steps=dat_steps,
         )
 
     def unmirror(self, both: Recovery, b: int) -> Recovery:
