@@ -1,14 +1,14 @@
 """The README's main command path on a headless machine, as ``scripts/run_demo.sh`` starts it: a
 fresh ``run_live.py`` process, the synthetic source, no display, ``--every-frame`` with
 ``--record``, ``--export`` and ``--export-glb``. The person must be there: in the exported
-arrays (a person and a mesh in most frames) and in the recorded overlay video (MediaPipe, in
-static mode, finds a person of a good size in most of its frames).
+arrays (a person and a mesh in most frames) and in the recorded overlay video (MediaPipe, watching
+it as a video as the product does, finds a person of a good size in most of its frames).
 
-The second bound is looser: MediaPipe finds a person by the face first, and the overlay (mesh
-points and skeleton) covers the face in some poses (crouching, the head down, arms overhead).
-Over the shots of 10 seeds it found the person in 29-40 of the 40 recorded frames (72.5 % at worst,
-misses in runs of up to 9 frames), so a sample of every fourth frame at the 80 % bound failed
-about one run in four; a video with no person, or a speck of one, still fails."""
+The video is watched in MediaPipe's tracking mode, not frame by frame in static mode: static mode
+finds a person by the face first, and the overlay (mesh points and skeleton) covers the face in
+some poses (crouching, the head down, arms overhead). Over the shots of 40 seeds, static mode found
+the person in 28-40 of the 40 recorded frames (14 in one CI-like run), tracking mode in 35-40; a
+video with no person, or a speck of one, fails either way."""
 from __future__ import annotations
 
 import os
@@ -22,7 +22,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 40
 MIN_SHARE = 0.8  # of the frames: a person and a mesh (the product's target for the demo)
-MIN_REDETECTED = 0.6  # of the recorded frames: a person found again through the overlay (see above)
 
 
 def test_headless_demo_shows_a_person_and_a_mesh(tmp_path):
@@ -48,7 +47,7 @@ def test_headless_demo_shows_a_person_and_a_mesh(tmp_path):
         frames.append(ok_frame[1])
     cap.release()
     assert len(frames) == FRAMES
-    detector = PoseDetector(static_image_mode=True)
+    detector = PoseDetector()  # tracking mode (see above)
     try:
         heights = []
         for image in frames:
@@ -58,5 +57,5 @@ def test_headless_demo_shows_a_person_and_a_mesh(tmp_path):
                 heights.append(np.ptp(landmarks.image_xy[seen, 1]) / image.shape[0] if seen.sum() > 4 else 0.0)
     finally:
         detector.close()
-    assert len(heights) >= MIN_REDETECTED * FRAMES, f"a person in {len(heights)} of {FRAMES} recorded frames"
+    assert len(heights) >= MIN_SHARE * FRAMES, f"a person in {len(heights)} of {FRAMES} recorded frames"
     assert np.median(heights) > 0.4, heights  # a webcam user, not a speck in the room
