@@ -35,7 +35,7 @@ def record_with_mesh(spread=None):
 
 def test_project_matches_the_pinhole_model():
     uv, front = project(np.array([[0.3, -0.15, 3.0], [0, 0, -1.0]]), np.array([300.0, 300.0]), np.array([160.0, 120.0]))
-    np.testing.assert_allclose(uv[0], [190.0, 105.0])
+    np.testing.assert_allclose(uv[:, 0], [190.0, 105.0], rtol=1e-6)
     assert front.tolist() == [True, False]
 
 
@@ -51,6 +51,7 @@ def test_overlay_draws_mesh_skeleton_and_hud():
     assert len(ys) > 100 and np.hypot(xs - 160, ys - 120).max() < 35  # the sphere: 30 px around (160, 120)
     assert (image[changed][:, 0] > image[changed][:, 2]).mean() > 0.9  # blended towards the mesh's blue
     assert image[5:20, 5:60].max() > 200 and bare[5:20, 5:60].max() < 100  # HUD text, on a darkened band
+    assert (image[:3, :3] == 16).all()  # the band: the frame's 40 darkened to 40 %
     coloured = draw_overlay(record_with_mesh(np.linspace(0, 0.05, SPHERE_V, dtype=np.float32)), [])
     assert not np.array_equal(coloured, draw_overlay(record_with_mesh(), []))  # spread changes the colours
 
@@ -76,7 +77,7 @@ def test_display_problem_without_display(monkeypatch):
 
 def test_draw_mesh_blends_only_the_points_and_their_dilation():
     """Each projected vertex blends its colour into its pixel and the 2×2 dilation's (to the
-    right and below); nothing else changes, vertices behind the camera or off the frame included,
+    right and below), to within OpenCV's rounding; nothing else changes, vertices behind the camera or off the frame included,
     and points on the frame's last row and column stay inside it."""
     from realtime.overlay import draw_mesh
 
@@ -94,5 +95,5 @@ def test_draw_mesh_blends_only_the_points_and_their_dilation():
     changed = (out != canvas).any(-1)
     assert not (changed & ~touched).any()
     for (x, y), colour in zip(pixels, colours):
-        expected = (0.5 * colour + 0.5 * canvas[y, x]).astype(np.uint8)
-        assert np.array_equal(out[y, x], expected)
+        expected = 0.5 * colour + 0.5 * canvas[y, x]
+        assert np.abs(out[y, x] - expected).max() <= 0.5
