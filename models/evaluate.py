@@ -34,7 +34,7 @@ from models.body.joints import (COCO17, H36M17, MEDIAPIPE_H36M_ANATOMICAL, fit_d
                                 regressor)
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, load_hmdiff
 from models.body.segments import LIMB12
-from models.metrics import mpjpe, pa_mpjpe, mpve
+from models.metrics import mpjpe, mpve, pa_errors, pa_mpjpe
 from models.prior import build_prior
 from models.landmarks import PoseDetector, prior_from_landmarks
 from models.realsets import load_real_set
@@ -221,7 +221,9 @@ def trunk_tilt_bins(joints: np.ndarray) -> np.ndarray:
 def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant], stride: int = 1,
                  batch: int = 256, naive: bool = False) -> dict:
     """Real poses from their exact 2D projections (``h36m_lift`` format): PA-MPJPE on the 12 limb
-    joints and all 17, overall, per subject, per action and per trunk tilt; every ``stride``-th
+    joints and all 17, overall, per subject, per action and per trunk tilt; per limb joint; and the
+    limb joints' error split into its part along the camera's depth axis (what 2D cannot tell) and
+    its part in the image plane (mean |z| and mean ‖xy‖ after alignment); every ``stride``-th
     sample. The COCO-17 prior goes through the definition map (``naive``: Human3.6M's joints taken
     as COCO's namesakes)."""
     definition_map = None if naive else fit_definition_map(judge.body)
@@ -234,7 +236,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     size, subjects = data["img_wh"][take], data["subject"][take]
     actions = np.array([str(a).split(" ")[0] for a in data["action"][take]])  # "Walking 1" -> "Walking"
     tilts = trunk_tilt_bins(joints)
-    limb: dict[str, list] = {v.name: [] for v in variants}
+    limb: dict[str, list] = {v.name: [] for v in variants}  # (N, 12, 3) aligned error vectors, mm
     full: dict[str, list] = {v.name: [] for v in variants}
     for i in range(0, len(joints), batch):
         sl = slice(i, i + batch)
@@ -242,16 +244,22 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
         gt = torch.as_tensor(joints[sl], dtype=torch.float32)
         for variant in variants:
             pred = judge.h36m @ recover(model, prior, variant).vertices
-            limb[variant.name].append(pa_mpjpe(pred[:, LIMB12], gt[:, LIMB12]))
+            limb[variant.name].append(pa_errors(pred[:, LIMB12], gt[:, LIMB12]))
             full[variant.name].append(pa_mpjpe(pred, gt))
     out = {}
     for name in limb:
-        values, values17 = torch.cat(limb[name]), torch.cat(full[name])
+        errors, values17 = torch.cat(limb[name]), torch.cat(full[name])
+        values = errors.norm(dim=-1).mean(1)
         per = lambda groups: {g: round(float(values[torch.as_tensor(groups == g)].mean()), 1)  # noqa: E731
                               for g in sorted(set(groups))}
         out[name] = {"pa_mpjpe_limb12": round(float(values.mean()), 1), "pa_mpjpe_h36m17": round(float(values17.mean()), 1),
                      "per_subject_limb12": per(subjects), "per_action_limb12": per(actions),
-                     "per_trunk_tilt_limb12": per(tilts), "n": int(len(values))}
+                     "per_trunk_tilt_limb12": per(tilts),
+                     "per_joint_limb12": {H36M17[j]: round(float(e), 1)
+                                          for j, e in zip(LIMB12, errors.norm(dim=-1).mean(0))},
+                     "limb12_depth_mm": round(float(errors[..., 2].abs().mean()), 1),
+                     "limb12_image_plane_mm": round(float(errors[..., :2].norm(dim=-1).mean()), 1),
+                     "n": int(len(values))}
     return out
 
 

@@ -25,9 +25,14 @@ def mpjpe(pred: torch.Tensor, gt: torch.Tensor, root: list[int] | int = 0) -> to
     return (p - g).norm(dim=-1).mean(1) * 1000
 
 
+def pa_errors(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Per-joint error vectors (B,J,3) mm after Procrustes alignment, in ``gt``'s frame."""
+    return (procrustes_align(pred, gt) - gt) * 1000
+
+
 def pa_mpjpe(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """Per-sample mean joint error (mm) after Procrustes alignment."""
-    return (procrustes_align(pred, gt) - gt).norm(dim=-1).mean(1) * 1000
+    return pa_errors(pred, gt).norm(dim=-1).mean(1)
 
 
 def mpve(pred_vertices: torch.Tensor, gt_vertices: torch.Tensor, pred_root: torch.Tensor, gt_root: torch.Tensor) -> torch.Tensor:

@@ -153,7 +153,9 @@ def test_real_frames_through_mediapipe_with_and_without_the_3d_prior(shared_dir,
 
 def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
     """A 12-pose slice of h36m_lift (two subjects, two actions), shipped weights: the overall figure
-    is the pose-weighted mean of the per-action and per-subject ones."""
+    is the pose-weighted mean of the per-action and per-subject ones and the mean of the per-joint
+    ones; each joint's error is at least its depth part and at most the depth and image-plane parts
+    together."""
     import numpy as np
 
     data = np.load(shared_dir / "data/real/h36m_lift/gt.npz")
@@ -169,6 +171,12 @@ def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
     for groups in (row["per_subject_limb12"], row["per_action_limb12"]):
         assert abs(np.mean(list(groups.values())) - row["pa_mpjpe_limb12"]) < 0.1
     assert 0 < row["pa_mpjpe_limb12"] < 200
+    per_joint = row["per_joint_limb12"]
+    assert len(per_joint) == 12 and {"l_wrist", "r_knee"} <= set(per_joint)
+    assert abs(np.mean(list(per_joint.values())) - row["pa_mpjpe_limb12"]) < 0.1
+    depth, plane = row["limb12_depth_mm"], row["limb12_image_plane_mm"]
+    assert 0 < depth <= row["pa_mpjpe_limb12"] + 0.1 and 0 < plane <= row["pa_mpjpe_limb12"] + 0.1
+    assert row["pa_mpjpe_limb12"] <= depth + plane + 0.1
 
 
 def test_trunk_tilt_bins_from_the_cameras_up_axis():
