@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="denoiser backend: auto picks the fastest available (onnx on CPU, tensorrt then "
                             "compile on CUDA); one that cannot load falls back to eager")
     model.add_argument("--device", default="auto", help="torch device for the model: auto (cuda if present), cpu, cuda")
+    model.add_argument("--threads", type=_positive(int), metavar="N",
+                       help="torch CPU threads (default: 1 for a stream, so that the detector keeps the other "
+                            "core; torch's own number for photos)")
     model.add_argument("--no-warmup", action="store_true",
                        help="skip the warm-up (first calls of MediaPipe, the kernels and the denoiser on a dummy "
                             "frame before the first real one)")
@@ -264,6 +267,7 @@ def live_options(args: argparse.Namespace, source: Source) -> LiveOptions:
         dat=not args.no_dat, warm_start=not args.no_warm_start,
         jump_threshold=args.jump_threshold, smooth=args.smooth, weights=args.weights, backend=args.backend,
         device=args.device, fps=args.fps or DEFAULTS.fps, process_width=args.process_width, warmup=not args.no_warmup,
+        torch_threads=args.threads or DEFAULTS.torch_threads,
     )
 
 

@@ -88,9 +88,14 @@ class FrameResult:
 
 
 def load_model(options: LiveOptions):
-    """The HMDiff model of ``options`` on its device, with its denoiser backend selected."""
+    """The HMDiff model of ``options`` on its device, with its denoiser backend selected and
+    torch's CPU threads set for the mode (``LiveOptions.recovery_threads``: process-wide)."""
+    import torch
+
     from models.hmdiff import load_hmdiff
 
+    if options.recovery_threads is not None:
+        torch.set_num_threads(options.recovery_threads)
     model = load_hmdiff(options.weights, device=options.device)
     log.info("denoiser backend: %s on %s", model.use_backend(options.backend), options.device)
     return model

@@ -45,6 +45,9 @@ class LiveOptions:
     weights: Path | None = None  # HMDiff checkpoint (None: the shipped weights)
     backend: str = "auto"  # denoiser backend (models.hmdiff.backends)
     device: str = "cpu"
+    torch_threads: int = 0  # torch's CPU threads; 0: one for a stream with one sample a frame (the
+    # pipeline detects the next frame on the other core meanwhile: latency p95 ratio 1.49 -> 1.38,
+    # BENCHMARKS.md, live pipeline), torch's own number for photos (batches of 16)
 
     # Sources and playback.
     fps: float = 30.0  # playback rate of images / synthetic frames; fallback when a video has none
@@ -63,6 +66,13 @@ class LiveOptions:
     def frame_mirror(self) -> bool:
         """Whether a frame's samples are half mirrored: photos with an even number of them."""
         return self.static_image_mode and self.photo_mirror and self.frame_hypotheses % 2 == 0
+
+    @property
+    def recovery_threads(self) -> int | None:
+        """torch's CPU threads for this mode (None: leave torch's own number)."""
+        if self.torch_threads > 0:
+            return self.torch_threads
+        return 1 if self.frame_hypotheses == 1 else None
 
     def replace(self, **changes: object) -> "LiveOptions":
         """A copy with some fields changed (unknown names raise TypeError)."""

@@ -55,6 +55,24 @@ def test_options_follow_the_source():
     args = run_live.build_parser().parse_args(["--no-mirror"])
     args.device = "cpu"
     assert not run_live.live_options(args, ImageFolderSource("unused")).frame_mirror
+    # torch threads: one for a stream of one sample a frame, torch's own for photos, or --threads.
+    assert DEFAULTS.recovery_threads == 1 and photos.recovery_threads is None
+    args = run_live.build_parser().parse_args(["--threads", "2"])
+    args.device = "cpu"
+    assert run_live.live_options(args, VideoSource("unused.mp4")).recovery_threads == 2
+
+
+def test_loading_the_model_sets_torchs_threads_for_the_mode(monkeypatch):
+    import torch
+
+    from realtime.live import load_model
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    load_model(DEFAULTS)
+    load_model(DEFAULTS.replace(static_image_mode=True))
+    load_model(DEFAULTS.replace(static_image_mode=True, torch_threads=2))
+    assert calls == [1, 2]
 
 
 @pytest.fixture(scope="module")
