@@ -33,7 +33,7 @@ from models.body import load_body_model
 from models.body.joints import (COCO17, H36M17, MEDIAPIPE_H36M_ANATOMICAL, fit_definition_map, mediapipe_to_h36m17,
                                 regressor)
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, load_hmdiff
-from models.body.segments import LIMB12
+from models.body.segments import LIMB12, LIMB_PARTS
 from models.metrics import mpjpe, mpve, pa_errors, pa_mpjpe
 from models.prior import build_prior
 from models.landmarks import PoseDetector, prior_from_landmarks
@@ -223,8 +223,8 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     """Real poses from their exact 2D projections (``h36m_lift`` format): PA-MPJPE on the 12 limb
     joints and all 17, overall, per subject, per action and per trunk tilt; per limb joint; and the
     limb joints' error split into its part along the camera's depth axis (what 2D cannot tell) and
-    its part in the image plane (mean |z| and mean ‖xy‖ after alignment); every ``stride``-th
-    sample. The COCO-17 prior goes through the definition map (``naive``: Human3.6M's joints taken
+    its part in the image plane (mean |z| and mean ‖xy‖ after alignment); how far the mesh's COCO
+    limb joints reproject from the keypoints they were given (mean px); every ``stride``-th sample. The COCO-17 prior goes through the definition map (``naive``: Human3.6M's joints taken
     as COCO's namesakes)."""
     definition_map = None if naive else fit_definition_map(judge.body)
     gt_file = Path(path) / "gt.npz"
@@ -238,13 +238,18 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     tilts = trunk_tilt_bins(joints)
     limb: dict[str, list] = {v.name: [] for v in variants}  # (N, 12, 3) aligned error vectors, mm
     full: dict[str, list] = {v.name: [] for v in variants}
+    reprojection: dict[str, list] = {v.name: [] for v in variants}
+    coco_limbs = [COCO17.index(n) for n in COCO17 if n.split("_")[-1] in LIMB_PARTS]
     for i in range(0, len(joints), batch):
         sl = slice(i, i + batch)
         prior = lift_prior(kp2d[sl], focal[sl], principal[sl], size[sl], definition_map)
         gt = torch.as_tensor(joints[sl], dtype=torch.float32)
         for variant in variants:
-            pred = judge.h36m @ recover(model, prior, variant).vertices
+            recovery = recover(model, prior, variant)
+            pred = judge.h36m @ recovery.vertices
             limb[variant.name].append(pa_errors(pred[:, LIMB12], gt[:, LIMB12]))
+            uv = recovery.joints[..., :2] / recovery.joints[..., 2:] * prior.focal[:, None] + prior.principal[:, None]
+            reprojection[variant.name].append((uv - prior.keypoints)[:, coco_limbs].norm(dim=-1).mean(1))
             full[variant.name].append(pa_mpjpe(pred, gt))
     out = {}
     for name in limb:
@@ -259,6 +264,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
                                           for j, e in zip(LIMB12, errors.norm(dim=-1).mean(0))},
                      "limb12_depth_mm": round(float(errors[..., 2].abs().mean()), 1),
                      "limb12_image_plane_mm": round(float(errors[..., :2].norm(dim=-1).mean()), 1),
+                     "limb_reprojection_px": round(float(torch.cat(reprojection[name]).mean()), 2),
                      "n": int(len(values))}
     return out
 

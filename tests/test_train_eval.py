@@ -177,6 +177,7 @@ def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
     depth, plane = row["limb12_depth_mm"], row["limb12_image_plane_mm"]
     assert 0 < depth <= row["pa_mpjpe_limb12"] + 0.1 and 0 < plane <= row["pa_mpjpe_limb12"] + 0.1
     assert row["pa_mpjpe_limb12"] <= depth + plane + 0.1
+    assert 0 < row["limb_reprojection_px"] < 30  # exact 2D, DAT: the mesh lies on the keypoints
 
 
 def test_trunk_tilt_bins_from_the_cameras_up_axis():

@@ -21,7 +21,8 @@ from models.body.joints import H36M17
 from models.metrics import pa_mpjpe
 
 J = {name: i for i, name in enumerate(H36M17)}
-LIMB12 = [J[n] for n in H36M17 if n.split("_")[-1] in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")]
+LIMB_PARTS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+LIMB12 = [J[n] for n in H36M17 if n.split("_")[-1] in LIMB_PARTS]
 SEGMENTS = {  # name: (joint a, joint b), distance / leg
     "shoulder_width": ("l_shoulder", "r_shoulder"),
     "pelvis_thorax": ("pelvis", "thorax"),
