@@ -45,9 +45,9 @@ class LiveOptions:
     weights: Path | None = None  # HMDiff checkpoint (None: the shipped weights)
     backend: str = "auto"  # denoiser backend (models.hmdiff.backends)
     device: str = "cpu"
-    torch_threads: int = 0  # torch's CPU threads; 0: one for a stream with one sample a frame (the
-    # pipeline detects the next frame on the other core meanwhile: latency p95 ratio 1.49 -> 1.38,
-    # BENCHMARKS.md, live pipeline), torch's own number for photos (batches of 16)
+    torch_threads: int = 0  # torch's CPU threads; 0: one for a stream with one sample a frame (its
+    # ops are tiny at batch 1 and the pipeline detects the next frame on the other core meanwhile;
+    # p95 ratio 1.32-1.43 in 4 runs against 1.25-1.56 with two, BENCHMARKS.md), torch's own for photos
 
     # Sources and playback.
     fps: float = 30.0  # playback rate of images / synthetic frames; fallback when a video has none
