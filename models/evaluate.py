@@ -220,12 +220,12 @@ def trunk_tilt_bins(joints: np.ndarray) -> np.ndarray:
 
 def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant], stride: int = 1,
                  batch: int = 256, naive: bool = False) -> dict:
-    """Real poses from their exact 2D projections (``h36m_lift`` format): PA-MPJPE on the 12 limb
-    joints and all 17, overall, per subject, per action and per trunk tilt; per limb joint; and the
-    limb joints' error split into its part along the camera's depth axis (what 2D cannot tell) and
-    its part in the image plane (mean |z| and mean ‖xy‖ after alignment); how far the mesh's COCO
-    limb joints reproject from the keypoints they were given (mean px); every ``stride``-th sample. The COCO-17 prior goes through the definition map (``naive``: Human3.6M's joints taken
-    as COCO's namesakes)."""
+    """Real poses from their exact 2D projections (``h36m_lift`` format), every ``stride``-th sample:
+    PA-MPJPE on the 12 limb joints and all 17, overall, per subject, per action, per trunk tilt and
+    per limb joint; the limb joints' error split into its part along the camera's depth axis (what
+    2D cannot tell) and in the image plane (mean |z| and mean ‖xy‖ after alignment); how far the
+    mesh's COCO limb joints reproject from the keypoints they were given (mean px). The COCO-17
+    prior goes through the definition map (``naive``: Human3.6M's joints taken as COCO's namesakes)."""
     definition_map = None if naive else fit_definition_map(judge.body)
     gt_file = Path(path) / "gt.npz"
     if not gt_file.is_file():
