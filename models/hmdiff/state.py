@@ -8,7 +8,6 @@ token order that keeps each group of ``group_size`` consecutive vertices spatial
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import cached_property
 
 import torch
 
@@ -27,25 +26,25 @@ class StateLayout:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @cached_property
-    def _token_order(self) -> torch.Tensor:
-        """``order`` as an index tensor, built once (a list index is converted on every call)."""
-        return torch.tensor(self.order)
-
-    @cached_property
-    def _mesh_order(self) -> torch.Tensor:
-        """The inverse permutation: state rows of the coarse vertices in mesh order."""
-        return torch.argsort(self._token_order)
+    def _orders(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(``order``, its inverse: the state rows of the coarse vertices in mesh order) as index
+        tensors on ``device``, built once per device (not converted or copied at every call)."""
+        cache = self.__dict__.setdefault("_order_cache", {})
+        if device not in cache:
+            token = torch.tensor(self.order, device=device)
+            cache[device] = token, torch.argsort(token)
+        return cache[device]
 
     def pack(self, coarse_rel: torch.Tensor, joints_rel: torch.Tensor) -> torch.Tensor:
         """Root-relative metres (B,Vc,3), (B,J,3) → normalised state (B, Vc+J, 3)."""
-        order = self._token_order.to(coarse_rel.device)
+        order, _ = self._orders(coarse_rel.device)
         return torch.cat([coarse_rel[:, order], joints_rel], dim=1) / self.data_scale
 
     def unpack(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised state → root-relative metres: coarse (B,Vc,3) in mesh order, joints (B,J,3)."""
         metres = h * self.data_scale
-        return metres[:, self._mesh_order.to(h.device)], metres[:, self.num_coarse :]
+        _, mesh_order = self._orders(h.device)
+        return metres[:, mesh_order], metres[:, self.num_coarse :]
 
 
 def spatial_token_order(points: torch.Tensor, group_size: int) -> list[int]:
