@@ -38,6 +38,7 @@ from models.metrics import mpjpe, mpve, pa_errors, pa_mpjpe
 from models.prior import build_prior
 from models.landmarks import PoseDetector, prior_from_landmarks
 from models.realsets import load_real_set
+from models.synth.camera import project
 from models.synth.dataset import load_dataset
 
 ABLATION_HYPOTHESES = 8
@@ -248,7 +249,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
             recovery = recover(model, prior, variant)
             pred = judge.h36m @ recovery.vertices
             limb[variant.name].append(pa_errors(pred[:, LIMB12], gt[:, LIMB12]))
-            uv = recovery.joints[..., :2] / recovery.joints[..., 2:] * prior.focal[:, None] + prior.principal[:, None]
+            uv = project(recovery.joints, prior.focal, prior.principal)
             reprojection[variant.name].append((uv - prior.keypoints)[:, coco_limbs].norm(dim=-1).mean(1))
             full[variant.name].append(pa_mpjpe(pred, gt))
     out = {}
