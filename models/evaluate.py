@@ -33,7 +33,7 @@ from models.body import load_body_model
 from models.body.joints import (COCO17, H36M17, MEDIAPIPE_H36M_ANATOMICAL, fit_definition_map, mediapipe_to_h36m17,
                                 regressor)
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, load_hmdiff
-from models.body.segments import LIMB12, LIMB_PARTS
+from models.body.segments import LIMB12, LIMB_PARTS, limb_length_ratios
 from models.metrics import mpjpe, mpve, pa_errors, pa_mpjpe
 from models.prior import build_prior
 from models.landmarks import PoseDetector, prior_from_landmarks
@@ -225,7 +225,9 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     PA-MPJPE on the 12 limb joints and all 17, overall, per subject, per action, per trunk tilt and
     per limb joint; the limb joints' error split into its part along the camera's depth axis (what
     2D cannot tell) and in the image plane (mean |z| and mean ‖xy‖ after alignment); how far the
-    mesh's COCO limb joints reproject from the keypoints they were given (mean px). The COCO-17
+    mesh's COCO limb joints reproject from the keypoints they were given (mean px); the median
+    recovered / true length of each limb bone (Human3.6M's are rigid; ours are not under every
+    posture), overall and, for the thigh, per action. The COCO-17
     prior goes through the definition map (``naive``: Human3.6M's joints taken as COCO's namesakes)."""
     definition_map = None if naive else fit_definition_map(judge.body)
     gt_file = Path(path) / "gt.npz"
@@ -238,6 +240,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     actions = np.array([str(a).split(" ")[0] for a in data["action"][take]])  # "Walking 1" -> "Walking"
     tilts = trunk_tilt_bins(joints)
     limb: dict[str, list] = {v.name: [] for v in variants}  # (N, 12, 3) aligned error vectors, mm
+    lengths: dict[str, list] = {v.name: [] for v in variants}  # {bone: (N,)} recovered / true length
     full: dict[str, list] = {v.name: [] for v in variants}
     reprojection: dict[str, list] = {v.name: [] for v in variants}
     coco_limbs = [COCO17.index(n) for n in COCO17 if n.split("_")[-1] in LIMB_PARTS]
@@ -249,6 +252,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
             recovery = recover(model, prior, variant)
             pred = judge.h36m @ recovery.vertices
             limb[variant.name].append(pa_errors(pred[:, LIMB12], gt[:, LIMB12]))
+            lengths[variant.name].append(limb_length_ratios(pred.numpy(), gt.numpy()))
             uv = project(recovery.joints, prior.focal, prior.principal)
             reprojection[variant.name].append((uv - prior.keypoints)[:, coco_limbs].norm(dim=-1).mean(1))
             full[variant.name].append(pa_mpjpe(pred, gt))
@@ -258,6 +262,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
         values = errors.norm(dim=-1).mean(1)
         per = lambda groups: {g: round(float(values[torch.as_tensor(groups == g)].mean()), 1)  # noqa: E731
                               for g in sorted(set(groups))}
+        ratios = {bone: np.concatenate([part[bone] for part in lengths[name]]) for bone in lengths[name][0]}
         out[name] = {"pa_mpjpe_limb12": round(float(values.mean()), 1), "pa_mpjpe_h36m17": round(float(values17.mean()), 1),
                      "per_subject_limb12": per(subjects), "per_action_limb12": per(actions),
                      "per_trunk_tilt_limb12": per(tilts),
@@ -266,6 +271,9 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
                      "limb12_depth_mm": round(float(errors[..., 2].abs().mean()), 1),
                      "limb12_image_plane_mm": round(float(errors[..., :2].norm(dim=-1).mean()), 1),
                      "limb_reprojection_px": round(float(torch.cat(reprojection[name]).mean()), 2),
+                     "limb_length_ratio": {bone: round(float(np.median(r)), 3) for bone, r in ratios.items()},
+                     "thigh_length_ratio_per_action": {a: round(float(np.median(ratios["thigh"][actions == a])), 3)
+                                                       for a in sorted(set(actions))},
                      "n": int(len(values))}
     return out
 

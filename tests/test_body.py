@@ -10,7 +10,8 @@ from models.body.joints import (
     mediapipe_to_coco17, mediapipe_to_h36m17, mediapipe_to_lsp14, regressor,
 )
 from models.body.segments import (
-    H36M_SUBJECT_MEDIANS, H36M_SUBJECTS, apply_offsets, definition_floor, segment_ratios, subject_medians,
+    H36M_SUBJECT_MEDIANS, H36M_SUBJECTS, apply_offsets, definition_floor, limb_length_ratios, segment_ratios,
+    subject_medians,
 )
 from models.body.linear_fit import random_anny_bodies
 
@@ -180,6 +181,25 @@ def test_definition_floor(shared_dir):
     assert definition_floor(poses, {"shoulder_width": 0.01})["limb12"] < 3
     old_arms = {"upper_arm": 0.042, "forearm": -0.019}  # anny's bone heads as elbows and wrists: ~16 mm
     assert 12 < definition_floor(poses, old_arms)["limb12"] < 20
+
+
+def test_limb_length_ratios(shared_dir):
+    """Scaling a skeleton scales every bone; lengthening one shin changes only the shin's ratio, by
+    half (the left and right bones are averaged); Human3.6M's own bones are rigid."""
+    import numpy as np
+
+    data = np.load(shared_dir / "data" / "real" / "h36m_lift" / "gt.npz")
+    poses = data["S"][::500]
+    scaled = limb_length_ratios(1.1 * poses, poses)
+    assert set(scaled) == {"thigh", "shin", "upper_arm", "forearm"}
+    assert all(np.allclose(r, 1.1) for r in scaled.values())
+    longer = poses.copy()
+    knee, ankle = poses[:, 5], poses[:, 6]  # left knee, left ankle (Human3.6M-17)
+    longer[:, 6] = knee + 1.2 * (ankle - knee)
+    ratios = limb_length_ratios(longer, poses)
+    assert np.allclose(ratios["shin"], 1.1) and np.allclose(ratios["thigh"], 1.0) and np.allclose(ratios["forearm"], 1.0)
+    s1 = data["S"][data["subject"] == "S1"]
+    assert all(np.allclose(r, 1.0, atol=1e-4) for r in limb_length_ratios(s1, s1[:1].repeat(len(s1), 0)).values())
 
 
 def test_mediapipe_mappings():

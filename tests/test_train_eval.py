@@ -178,6 +178,9 @@ def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
     assert 0 < depth <= row["pa_mpjpe_limb12"] + 0.1 and 0 < plane <= row["pa_mpjpe_limb12"] + 0.1
     assert row["pa_mpjpe_limb12"] <= depth + plane + 0.1
     assert 0 < row["limb_reprojection_px"] < 30  # exact 2D, DAT: the mesh lies on the keypoints
+    assert set(row["limb_length_ratio"]) == {"thigh", "shin", "upper_arm", "forearm"}
+    assert all(0.6 < r < 1.4 for r in row["limb_length_ratio"].values())
+    assert set(row["thigh_length_ratio_per_action"]) == {"Walking", "Sitting"}
 
 
 def test_trunk_tilt_bins_from_the_cameras_up_axis():

@@ -34,6 +34,8 @@ SEGMENTS = {  # name: (joint a, joint b), distance / leg
     "upper_arm": ("l_shoulder", "l_elbow"),
     "forearm": ("l_elbow", "l_wrist"),
 }
+LIMB_BONES = {"thigh": ("hip", "knee"), "shin": ("knee", "ankle"), "upper_arm": ("shoulder", "elbow"),
+              "forearm": ("elbow", "wrist")}  # Human3.6M's are rigid: constant length per subject
 TABLE = ("shoulder_width", "pelvis_thorax", "thorax_head", "hip_width")  # the issue's table
 H36M_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 # Per subject (S1, S5, S6, S7, S8): the median ratio over h36m_lift (scripts/joint_definitions.py).
@@ -66,6 +68,14 @@ def segment_ratios(joints: np.ndarray) -> dict[str, np.ndarray]:
     shin = sum(_dist(joints, f"{s}_knee", f"{s}_ankle") for s in "lr")
     out["thigh_shin"] = thigh / shin
     return out
+
+
+def limb_length_ratios(pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-skeleton length ratio (N,) of each of LIMB_BONES, ``pred`` over ``gt`` (N, 17, 3), the
+    mean of the left and right bone's: how a recovery stretches or shortens the limbs."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    return {name: sum(_dist(pred, f"{s}_{a}", f"{s}_{b}") / _dist(gt, f"{s}_{a}", f"{s}_{b}") for s in "lr") / 2
+            for name, (a, b) in LIMB_BONES.items()}
 
 
 def subject_medians(joints: np.ndarray, subjects: np.ndarray) -> dict[str, dict[str, float]]:
