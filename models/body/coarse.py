@@ -17,7 +17,8 @@ Method (``build_coarse_mesh``), all on the rest pose with the average shape:
    so it applies in the camera frame too.
 
 The result is stored sparse in ``models/assets/anny_coarse_<Vc>.npz``; build it with
-``python -m models.body.coarse --build [--num-vertices 256]``.
+``python -m models.body.coarse --build [--num-vertices 256]``, or fit only the upsampler again
+with ``--refit`` (the coarse vertices and their order stay: trained weights depend on them).
 """
 from __future__ import annotations
 
@@ -138,13 +139,15 @@ def build_coarse_mesh(
     k: int = NEIGHBORS,
     num_bodies: int = TRAIN_BODIES,
     seed: int = TRAIN_SEED,
+    indices: np.ndarray | None = None,
 ) -> CoarseMesh:
-    """Select the coarse vertices and fit the upsampler (about 40 s on two CPU cores)."""
+    """Select the coarse vertices (or take ``indices``) and fit the upsampler (about 40 s on two CPU cores)."""
     with torch.no_grad():
         rest = model().vertices[0].cpu().numpy().astype(np.float64)
     faces = model.faces.cpu().numpy()
     graph = _surface_graph(rest, faces)
-    indices = farthest_point_sampling(graph, num_vertices, start=int(rest[:, 1].argmin()))
+    if indices is None:
+        indices = farthest_point_sampling(graph, num_vertices, start=int(rest[:, 1].argmin()))
     geodesic = scipy.sparse.csgraph.dijkstra(graph, directed=False, indices=indices)  # (Vc, V)
     coarse_faces = _dual_faces(geodesic.argmin(0), faces)
     neighbors = torch.from_numpy(np.argsort(geodesic, axis=0)[:k].T.copy())  # nearest first
@@ -184,11 +187,16 @@ def load_coarse_mesh(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", action="store_true", help="(re)build and store the coarse mesh")
+    parser.add_argument("--refit", action="store_true",
+                        help="fit the upsampler again on the stored coarse vertices, in their order "
+                             "(trained weights depend on both; farthest-point sampling can break ties "
+                             "differently on another machine's anny build)")
     parser.add_argument("--num-vertices", type=int, default=256)
     args = parser.parse_args()
     path = coarse_path("anny", args.num_vertices)
-    if args.build:
-        save_coarse_mesh(build_coarse_mesh(load_body_model("anny"), args.num_vertices), path)
+    if args.build or args.refit:
+        keep = load_coarse_mesh("anny", args.num_vertices).indices.numpy() if args.refit else None
+        save_coarse_mesh(build_coarse_mesh(load_body_model("anny"), args.num_vertices, indices=keep), path)
     mesh = load_coarse_mesh("anny", args.num_vertices)
     print(f"{path}: {mesh.num_vertices} coarse vertices, {len(mesh.faces)} faces, k={mesh.neighbors.shape[1]}")
 

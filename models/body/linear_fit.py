@@ -90,6 +90,23 @@ def random_anny_bodies(model: AnnyBody, n: int, seed: int, batch: int = 64) -> I
             yield model(pose=pose, shape=shape)
 
 
+def mocap_anny_bodies(model: AnnyBody, n: int, seed: int, batch: int = 64,
+                      split: str = "train") -> Iterator[BodyOutput]:
+    """``n`` anny bodies of random phenotypes, each in a CMU mocap pose of ``split``
+    (``models.synth.mocap``; real motion reaches what the ranges above do not, e.g. the hips flexed
+    past 90 degrees when sitting), canonical frame, ``batch`` at a time."""
+    import numpy as np
+
+    from models.synth.mocap import sample_mocap_poses
+
+    generator = torch.Generator().manual_seed(seed)
+    pose = torch.as_tensor(sample_mocap_poses(n, np.random.default_rng(seed), split).pose, dtype=torch.float32)
+    for start in range(0, n, batch):
+        shape = sample_anny_shapes(model, min(batch, n - start), generator)
+        with torch.no_grad():
+            yield model(pose=pose[start:start + batch], shape=shape)
+
+
 def fit_sum_to_one(
     neighbors: torch.Tensor,
     samples: Iterable[tuple[torch.Tensor, torch.Tensor]],
