@@ -241,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                                                               "(models.training_stream) instead of reading --data")
     parser.add_argument("--mocap-fraction", type=float, default=0.0,
                         help="--stream: share of real mocap poses (needs models.synth.mocap.sample_mocap_poses)")
+    parser.add_argument("--arm-swap", type=float, default=0.0,
+                        help="--stream: share of the mocap poses given the arms of another frame (training batches)")
     parser.add_argument("--stream-workers", type=int, default=0,
                         help="--stream: CPU worker processes (per rank) that draw poses, shapes, bodies and cameras "
                              "ahead of the training step (0: in the training process); same batches")
@@ -295,7 +297,7 @@ def _train(args: argparse.Namespace, preset: Preset, info: Distributed) -> int:
 
             data = TrainingStream(seed=args.seed, device=info.device, rank=info.rank, world_fn=simulate_world,
                                   mocap_fraction=args.mocap_fraction, val_size=args.val_size,
-                                  workers=args.stream_workers)
+                                  workers=args.stream_workers, arm_swap=args.arm_swap)
             if args.data and info.main:
                 val_data = SyntheticBatches(args.data, val_size=args.val_size, seed=args.seed)
         else:
@@ -396,7 +398,8 @@ def _train(args: argparse.Namespace, preset: Preset, info: Distributed) -> int:
                 metrics |= {"world_size": info.world_size, "replica_max_abs_diff": replica_diff}
             history.append(metrics)
             tqdm.write(json.dumps(metrics))
-            source = {"stream": True, "mocap_fraction": args.mocap_fraction, "val_data": args.data} if args.stream \
+            source = {"stream": True, "mocap_fraction": args.mocap_fraction, "arm_swap": args.arm_swap,
+                      "val_data": args.data} if args.stream \
                 else str(args.data)
             model.save(out / "model.pt", extra={"history": history, "preset": preset.__dict__, "data": source,
                                                   "init": args.init, "world_size": info.world_size})

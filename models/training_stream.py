@@ -6,7 +6,8 @@ same ``train_batch`` / ``validation_batches`` / ``get_state`` / ``set_state`` / 
 
 1. **poses**: the hand-made sampler ``models.synth.poses.sample_poses`` and, a fraction
    ``mocap_fraction`` of the samples (binomially drawn per batch), real mocap poses from
-   ``models.synth.mocap.sample_mocap_poses(n, rng, split="train")``; **shapes**:
+   ``models.synth.mocap.sample_mocap_poses(n, rng, split="train")``, a share ``arm_swap`` of
+   them (training batches only) with the arms of another frame; **shapes**:
    ``models.synth.shapes.sample_shapes`` (numpy, on the CPU: these samplers are the one home of
    those distributions);
 2. the **coarse mesh and COCO-17 joints** of those bodies by ``models.body.anny_lbs`` (the compact
@@ -73,14 +74,17 @@ class TrainingStream:
 
     def __init__(self, seed: int = 0, device: str | torch.device = "cpu", rank: int = 0, mocap_fraction: float = 0.0,
                  world_fn: WorldFn | None = None, val_size: int = 256, lbs: AnnyLBS | None = None,
-                 workers: int = 0) -> None:
+                 workers: int = 0, arm_swap: float = 0.0) -> None:
         if not 0.0 <= mocap_fraction <= 1.0:
             raise ValueError(f"mocap_fraction must be in [0, 1], got {mocap_fraction}")
+        if not 0.0 <= arm_swap <= 1.0:
+            raise ValueError(f"arm_swap must be in [0, 1], got {arm_swap}")
         self.mocap = _mocap_sampler() if mocap_fraction > 0 else None
         if mocap_fraction > 0 and self.mocap is None:
             raise ValueError("mocap_fraction > 0 needs models.synth.mocap.sample_mocap_poses, which is not there yet")
         self.seed, self.rank, self.device = seed, rank, torch.device(device)
         self.mocap_fraction, self.world_fn, self.val_size = mocap_fraction, world_fn, val_size
+        self.arm_swap = arm_swap
         self.lbs = (lbs or load_anny_lbs()).to(self.device)
         self.space = PoseSpace(self.lbs.skeleton())
         self.step = 0
@@ -106,13 +110,13 @@ class TrainingStream:
         """The neutral body's zero-pose coarse vertices (canonical frame) that fix the token order."""
         return self.lbs.rest_coarse()[0].cpu()
 
-    def poses(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Poses (n, P, 3) and pelvis orientations (n, 3): mocap and hand-made, mixed (the same draws,
-        in the same order, as ``models.synth.dataset.SampleGenerator.poses``)."""
+    def poses(self, n: int, rng: np.random.Generator, arm_swap: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Poses (n, P, 3) and pelvis orientations (n, 3): mocap and hand-made, mixed (without
+        ``arm_swap``, the same draws, in the same order, as ``models.synth.dataset.SampleGenerator.poses``)."""
         k = int(rng.binomial(n, self.mocap_fraction)) if self.mocap is not None else 0
         parts = []
         if k:
-            parts.append(self.mocap(k, rng, "train", self.space))
+            parts.append(self.mocap(k, rng, "train", self.space, arm_swap=arm_swap))
         if n - k:
             parts.append(sample_poses(n - k, rng, self.space))
         return torch.cat([p.pose for p in parts]).float(), torch.cat([p.body_orient for p in parts]).float()
@@ -126,7 +130,7 @@ class TrainingStream:
     def _host_stage(self, n: int, key: tuple[int, ...], lbs: AnnyLBS) -> dict:
         """The numpy draws (poses, shapes, cameras) and the canonical bodies (LBS on ``lbs``'s device)."""
         rng = np.random.default_rng(list(key))
-        pose, body_orient = self.poses(n, rng)
+        pose, body_orient = self.poses(n, rng, self.arm_swap if key[1] == TRAIN else 0.0)
         shape = torch.as_tensor(sample_shapes(n, rng))
         dev = lbs.basis.device
         body = lbs(pose.to(dev), shape.to(dev))

@@ -177,6 +177,21 @@ def test_pose_sampler(data):
     assert not rest_like.any()  # every bone moves (driven bones or small-bone noise)
 
 
+def test_arm_swap_changes_the_arms_only_and_keeps_the_body_whole(data, skeleton):
+    from models.synth.poses import plausible
+
+    plain = mocap.sample_mocap_poses(256, np.random.default_rng(5))
+    mixed = mocap.sample_mocap_poses(256, np.random.default_rng(5), arm_swap=1.0)
+    arms = np.array([name.split(".")[0] in mocap.ARM_BONES for name in data.pose_names])
+    assert torch.equal(plain.pose[:, ~arms], mixed.pose[:, ~arms]) and torch.equal(plain.body_orient, mixed.body_orient)
+    swapped = (plain.pose[:, arms] != mixed.pose[:, arms]).flatten(1).any(1)
+    assert swapped.float().mean() > 0.7  # all but the mixes that put a hand through the body
+    joints = forward_kinematics(mixed.pose[swapped], skeleton).numpy()
+    assert plausible(joints, skeleton).all()
+    half = mocap.sample_mocap_poses(256, np.random.default_rng(5), arm_swap=0.5)
+    assert 0.25 < (plain.pose[:, arms] != half.pose[:, arms]).flatten(1).any(1).float().mean() < 0.6
+
+
 def test_sequence_sampler(data):
     rng = np.random.default_rng(7)
     motion = mocap.sample_mocap_sequence(60, 25.0, rng)

@@ -167,10 +167,11 @@ def test_world_fn_hook_gets_root_relative_joints(lbs):
 def test_mocap_fraction_mixes_the_mocap_sampler(lbs, monkeypatch):
     import models.training_stream as ts
 
-    calls = []
+    calls, swaps = [], []
 
-    def fake_mocap(n, rng, split="train", space=None):
+    def fake_mocap(n, rng, split="train", space=None, arm_swap=0.0):
         calls.append((n, split))
+        swaps.append(arm_swap)
         pose = torch.zeros(n, lbs.num_bones - 1, 3)
         return PoseBatch(pose=pose, body_orient=torch.zeros(n, 3), category=np.zeros(n, np.int64),
                          dofs=np.zeros((n, 1), np.float32))
@@ -182,6 +183,12 @@ def test_mocap_fraction_mixes_the_mocap_sampler(lbs, monkeypatch):
     half = TrainingStream(seed=0, lbs=lbs, mocap_fraction=0.5)
     counts = [half.poses(20, np.random.default_rng(i))[0].abs().sum((1, 2)).eq(0).sum().item() for i in range(6)]
     assert [c[0] for c in calls] == counts and 20 < sum(counts) < 100
+    swaps.clear()
+    mixing = TrainingStream(seed=0, lbs=lbs, mocap_fraction=1.0, arm_swap=0.3, val_size=8)
+    mixing.train_batch(4), mixing.validation_batches(8)
+    assert swaps == [0.3, 0.0]  # the training batches swap arms, the fixed validation set does not
+    with pytest.raises(ValueError, match="arm_swap"):
+        TrainingStream(seed=0, lbs=lbs, mocap_fraction=1.0, arm_swap=1.5)
     monkeypatch.setattr(ts, "_mocap_sampler", lambda: None)
     with pytest.raises(ValueError, match="mocap"):
         TrainingStream(seed=0, lbs=lbs, mocap_fraction=0.5)

@@ -65,7 +65,7 @@ from scipy.spatial.transform import Rotation
 from models.body.base import ANNY_TO_CANONICAL
 from models.synth.anatomy import PoseSpace
 from models.synth.motion import Motion
-from models.synth.poses import CATEGORIES, JITTER_DEG, SMALL_BONE_NOISE_DEG, PoseBatch
+from models.synth.poses import CATEGORIES, JITTER_DEG, SMALL_BONE_NOISE_DEG, PoseBatch, default_space, plausible
 from models.synth.skeleton import Skeleton, forward_kinematics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -653,6 +653,7 @@ def load_mocap(root: str | Path | None = None, rebuild: bool = False, log=print)
 MIRROR_SIGN = np.array([1.0, -1.0, -1.0])  # axis-angle under the reflection x -> -x (anny / canonical)
 TILT_DEG = 3.0  # std of the extra pelvis pitch and roll of sample_mocap_poses
 SPEED_RANGE = (0.8, 1.25)
+ARM_BONES = ("upperarm01", "lowerarm01", "lowerarm02", "wrist")  # the BVH-driven arm bones, each side
 
 
 def mirror_permutation(pose_names: list[str]) -> np.ndarray:
@@ -681,11 +682,16 @@ def _compose(rotvec: np.ndarray, noise: np.ndarray) -> np.ndarray:
 
 
 def sample_mocap_poses(n: int, rng: np.random.Generator, split: str = "train",
-                       space: PoseSpace | None = None) -> PoseBatch:
+                       space: PoseSpace | None = None, arm_swap: float = 0.0) -> PoseBatch:
     """``n`` mocap frames drawn uniformly from a split's kept frames, augmented: a random
     left/right mirror (half), a small extra pelvis pitch and roll (TILT_DEG), jitter on the
     BVH-driven bones (JITTER_DEG per axis) and SMALL_BONE_NOISE_DEG on every other bone (fingers,
     toes, clavicles, ... which the BVH leaves at rest), as :func:`models.synth.poses.sample_poses`.
+    ``arm_swap``: the share of frames whose two arms (ARM_BONES, joint angles relative to the
+    chest) come from another frame of the split: what one clip's legs and trunk did with
+    another's arms (sitting and phoning, walking and eating), poses no clip holds; a mix that puts
+    a hand or forearm through the body (:func:`models.synth.poses.plausible`) keeps its own arms.
+    0 draws nothing more from ``rng``.
 
     ``body_orient`` is the pelvis pitch / roll without yaw (canonical frame); ``category``
     indexes MOCAP_CATEGORIES; ``dofs`` is (n, 0): mocap has no anatomical DOFs. ``space``, if
@@ -707,6 +713,14 @@ def sample_mocap_poses(n: int, rng: np.random.Generator, split: str = "train",
     pose[:, ~driven] += rng.normal(0, np.radians(SMALL_BONE_NOISE_DEG), (n, int((~driven).sum()), 3))
     tilt = Rotation.from_euler("ZX", rng.normal(0, np.radians(TILT_DEG), (n, 2)))
     _, body = yaw_free((tilt * Rotation.from_rotvec(body)).as_matrix())
+    if arm_swap > 0:  # last, so that the other draws stay those of arm_swap = 0
+        swap = np.flatnonzero(rng.random(n) < arm_swap)
+        arms = [i for i, name in enumerate(data.pose_names) if name.split(".")[0] in ARM_BONES]
+        mixed = pose[swap]
+        mixed[:, arms] = data.full_pose(frames[rng.integers(0, len(frames), len(swap))])[:, arms]
+        skeleton = (space or default_space()).skeleton  # a hand through the trunk: keep the own arms
+        ok = plausible(forward_kinematics(torch.as_tensor(mixed), skeleton).numpy(), skeleton)
+        pose[swap[ok]] = mixed[ok]
     return PoseBatch(pose=torch.as_tensor(pose, dtype=torch.float32),
                      body_orient=torch.as_tensor(body, dtype=torch.float32),
                      category=data.clip_category[data.clip[idx]].astype(np.int64), dofs=np.zeros((n, 0), np.float32))
