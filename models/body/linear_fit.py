@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import numpy as np
 import torch
 
 from models.body.anny_body import AnnyBody
@@ -95,9 +96,7 @@ def mocap_anny_bodies(model: AnnyBody, n: int, seed: int, batch: int = 64,
     """``n`` anny bodies of random phenotypes, each in a CMU mocap pose of ``split``
     (``models.synth.mocap``; real motion reaches what the ranges above do not, e.g. the hips flexed
     past 90 degrees when sitting), canonical frame, ``batch`` at a time."""
-    import numpy as np
-
-    from models.synth.mocap import sample_mocap_poses
+    from models.synth.mocap import sample_mocap_poses  # here: models.synth builds on this package
 
     generator = torch.Generator().manual_seed(seed)
     pose = torch.as_tensor(sample_mocap_poses(n, np.random.default_rng(seed), split).pose, dtype=torch.float32)
