@@ -97,6 +97,27 @@ def with_world_condition(model: HMDiff) -> HMDiff:
     return grown.train()
 
 
+def with_depth(model: HMDiff, depth: int) -> HMDiff:
+    """``model`` with ``depth`` denoiser blocks: the extra ones are appended before the output norm
+    with their residual branches' last layers at zero, so the grown network starts with the same
+    outputs and learns what the new blocks add."""
+    current = model.config.denoiser.depth
+    if depth < current:
+        raise ValueError(f"cannot shrink the network from {current} to {depth} blocks")
+    if depth == current:
+        return model
+    config = dataclasses.replace(model.config, denoiser=dataclasses.replace(model.config.denoiser, depth=depth))
+    grown = HMDiff(config)
+    missing, unexpected = grown.net.load_state_dict(model.net.state_dict(), strict=False)
+    assert not unexpected and all(int(name.split(".")[1]) >= current for name in missing), (missing, unexpected)
+    with torch.no_grad():
+        for block in grown.net.blocks[current:]:
+            for last in (block.self_attn.out, block.cross_attn.out, block.mlp[-1]):
+                last.weight.zero_()
+                last.bias.zero_()
+    return grown.train()
+
+
 def lr_at(step: int, progress: float, base: float, warmup: int = 300) -> float:
     """Linear warm-up, then cosine decay over ``progress`` in [0, 1]."""
     if step < warmup:
@@ -261,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--init", help="fine-tune: start from this checkpoint's weights and layout "
                                        "(e.g. models/weights/hmdiff_anny.pt) with a fresh optimiser and schedule")
+    parser.add_argument("--depth", type=int,
+                        help="denoiser blocks: overrides the preset's; with --init, grows the checkpoint's "
+                             "network to this many (the new blocks start as identity)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--min-step", type=int, default=1,
                         help="train on diffusion steps min-step..K only (the sampler's steps; default all)")
@@ -275,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     preset.iterations = args.iterations or preset.iterations
     preset.batch = args.batch or preset.batch
     preset.lr = args.lr or preset.lr
+    preset.depth = args.depth or preset.depth
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -319,7 +344,11 @@ def _train(args: argparse.Namespace, preset: Preset, info: Distributed) -> int:
         if model.layout.num_coarse != data.num_coarse or model.layout.num_joints != data.num_joints:
             print(f"error: {args.init} does not fit the dataset's state size", file=sys.stderr)
             return 2
-        model = with_world_condition(model)
+        try:
+            model = with_depth(with_world_condition(model), args.depth or model.config.denoiser.depth)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         net = model.config.denoiser  # the network is the checkpoint's, whatever the preset says
         preset.dim, preset.depth, preset.heads, preset.group_size = net.dim, net.depth, net.heads, net.group_size
     else:

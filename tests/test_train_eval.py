@@ -54,6 +54,29 @@ def test_train_fine_tunes_from_a_checkpoint(tiny_sets, tmp_path, capsys):
     assert err.startswith("error:") and len(err.splitlines()) == 1
 
 
+def test_depth_grows_a_checkpoint_without_changing_its_outputs(tiny_sets, tmp_path, capsys):
+    """``--init W --depth D``: the new blocks start as identity, then train; shrinking is refused."""
+    base = ["--data", str(tiny_sets / "train"), "--preset", "tiny", "--val-every", "2", "--val-size", "32"]
+    assert train.main(base + ["--out", str(tmp_path / "a"), "--iterations", "2"]) == 0
+    small = load_hmdiff(tmp_path / "a" / "model.pt").eval()
+    grown = train.with_depth(small, 3).eval()
+    assert grown.config.denoiser.depth == 3 and len(grown.net.blocks) == 3
+    h, k = torch.randn(2, small.net.config.num_points, 3), torch.tensor([200, 700])
+    cond = torch.randn(2, 5, small.net.config.dim)
+    with torch.no_grad():
+        assert torch.allclose(grown.net(h, k, cond), small.net(h, k, cond), atol=1e-6)
+    assert train.main(base + ["--out", str(tmp_path / "b"), "--iterations", "2", "--depth", "3",
+                              "--init", str(tmp_path / "a" / "model.pt")]) == 0
+    tuned = load_hmdiff(tmp_path / "b" / "model.pt")
+    assert tuned.config.denoiser.depth == 3
+    assert any(p.abs().sum() > 0 for p in tuned.net.blocks[2].mlp[-1].parameters())  # the new block trained
+    capsys.readouterr()
+    assert train.main(base + ["--out", str(tmp_path / "c"), "--iterations", "2", "--depth", "1",
+                              "--init", str(tmp_path / "b" / "model.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: cannot shrink the network from 3 to 1 blocks"
+
+
 def test_min_step_trains_only_on_the_steps_asked(tiny_sets, monkeypatch):
     """``--min-step K``: every training batch is noised at steps K..1000, never below."""
     from models.training_data import SyntheticBatches
