@@ -86,15 +86,21 @@ def build_model(data: SyntheticBatches, preset: Preset) -> HMDiff:
     return HMDiff(HMDiffConfig(denoiser=denoiser, layout=layout, dat=DATConfig()))
 
 
+def _grown(model: HMDiff, is_new, **changes) -> HMDiff:
+    """A network whose denoiser config differs from ``model``'s by ``changes``, with ``model``'s
+    weights; every parameter it lacks must be one that ``is_new(name)`` expects."""
+    config = dataclasses.replace(model.config, denoiser=dataclasses.replace(model.config.denoiser, **changes))
+    grown = HMDiff(config)
+    missing, unexpected = grown.net.load_state_dict(model.net.state_dict(), strict=False)
+    assert not unexpected and all(is_new(name) for name in missing), (missing, unexpected)
+    return grown.train()
+
+
 def with_world_condition(model: HMDiff) -> HMDiff:
     """``model`` with the 3D-prior input added to its joint tokens (zero at first: same outputs)."""
     if model.config.denoiser.world_condition:
         return model
-    config = dataclasses.replace(model.config, denoiser=dataclasses.replace(model.config.denoiser, world_condition=True))
-    grown = HMDiff(config)
-    missing, unexpected = grown.net.load_state_dict(model.net.state_dict(), strict=False)
-    assert not unexpected and all(name.startswith("world_in.") for name in missing), (missing, unexpected)
-    return grown.train()
+    return _grown(model, lambda name: name.startswith("world_in."), world_condition=True)
 
 
 def with_depth(model: HMDiff, depth: int) -> HMDiff:
@@ -106,16 +112,13 @@ def with_depth(model: HMDiff, depth: int) -> HMDiff:
         raise ValueError(f"cannot shrink the network from {current} to {depth} blocks")
     if depth == current:
         return model
-    config = dataclasses.replace(model.config, denoiser=dataclasses.replace(model.config.denoiser, depth=depth))
-    grown = HMDiff(config)
-    missing, unexpected = grown.net.load_state_dict(model.net.state_dict(), strict=False)
-    assert not unexpected and all(int(name.split(".")[1]) >= current for name in missing), (missing, unexpected)
+    grown = _grown(model, lambda name: int(name.split(".")[1]) >= current, depth=depth)
     with torch.no_grad():
         for block in grown.net.blocks[current:]:
             for last in (block.self_attn.out, block.cross_attn.out, block.mlp[-1]):
                 last.weight.zero_()
                 last.bias.zero_()
-    return grown.train()
+    return grown
 
 
 def lr_at(step: int, progress: float, base: float, warmup: int = 300) -> float:
