@@ -495,7 +495,7 @@ class SyntheticSource(Source):
         best, best_travel = None, np.inf
         for _ in range(8):
             try:
-                motion = sample_mocap_sequence(count, self.fps, rng, split="all", exclude=PROP_MOTIONS)
+                motion = sample_mocap_sequence(count, self.fps, rng, split="all", exclude=LEFT_OUT_MOTIONS)
             except ValueError:  # no clip that long: the synthetic motion
                 return sample_sequence(count, self.fps, rng, kind="keyframes")
             xz = motion.transl.numpy()[:, [0, 2]]
@@ -572,9 +572,11 @@ class SyntheticSource(Source):
             self._images = None
 
 
-# Mocap clips that need props the synthetic room lacks (a stool, a ladder, a climbing frame): the
-# person would sit or climb on nothing.
-PROP_MOTIONS = ("mocap_sit_down_stand_up", "mocap_playground_climb_hang_jump", "mocap_climb_ladder_or_steps")
+# Mocap clips the synthetic shots leave out: those that need props the room lacks (a stool, a
+# ladder, a climbing frame: the person would sit or climb on nothing), and DeepMimic's floor work
+# and acrobatics, which the floor placement (lowest sole or knee) would sink into the floor.
+LEFT_OUT_MOTIONS = ("mocap_sit_down_stand_up", "mocap_playground_climb_hang_jump", "mocap_climb_ladder_or_steps",
+                    "mocap_floor_crawl_roll_getup", "mocap_acrobatics_flip_cartwheel")
 
 
 def _mocap_available() -> bool:

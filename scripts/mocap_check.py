@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.synth import mocap  # noqa: E402
+from models.synth import deepmimic, mocap  # noqa: E402
 from models.synth.skeleton import anny_skeleton  # noqa: E402
 
 DEFAULT_FRAMES = "02_05:396,13_30:389,14_30:94,05_02:150,01_08:560,10_01:140,07_01:60,13_26:300"
@@ -54,7 +54,7 @@ def error_table(data: mocap.MocapSet, root: Path, clips: list[str] | None) -> No
         keep = data.valid[frames]
         if not keep.any():
             continue
-        motion = mocap.read_bvh(root / "bvh" / f"{name}.bvh")
+        motion = mocap.read_clip(mocap.clip_path(root, name), reference)[1]
         err = mocap.direction_errors(motion, data.full_pose(frames), root_rotation(data, frames), skeleton)
         for seg, e in err.items():
             errors.setdefault(seg, []).append(e[keep])
@@ -90,8 +90,8 @@ def _draw_mesh(ax, vertices: np.ndarray, faces: np.ndarray, yaw_rot: np.ndarray,
 
 
 def _color(a: str, b: str) -> str:
-    left = any(s in a + b for s in (".L", "lS", "lF", "lH", "lT", "lM", "lI", "lP"))
-    right = any(s in a + b for s in (".R", "rS", "rF", "rH", "rT", "rM", "rI", "rP"))
+    left = any(s in a + b for s in (".L", "lS", "lF", "lH", "lT", "lM", "lI", "lP", "left"))
+    right = any(s in a + b for s in (".R", "rS", "rF", "rH", "rT", "rM", "rI", "rP", "right"))
     return "red" if left else "blue" if right else "black"
 
 
@@ -107,16 +107,20 @@ def figure(data: mocap.MocapSet, root: Path, picks: list[tuple[str, int]], out: 
 
     model = load_body_model("anny")
     skeleton = anny_skeleton()
+    reference = mocap.read_bvh(root / "skeleton/daz_tpose_reference.bvh")
     faces = model.faces.numpy()
     fig, axes = plt.subplots(len(picks), 4, figsize=(12, 3.4 * len(picks)))
     axes = np.atleast_2d(axes)
     for row, (name, frame) in enumerate(picks):
         c = list(data.clip_names).index(name)
         i = int(data.clip_start[c] + frame)
-        motion = mocap.read_bvh(root / "bvh" / f"{name}.bvh")
-        world, heads = mocap.bvh_forward(motion)
-        points = mocap.bvh_points(motion, world, heads)
-        bvh = {k: (mocap.BVH_TO_WORLD @ (v[frame] - heads[frame, 0])) / 100.0 for k, v in points.items()}
+        if name.startswith("dm_"):  # DeepMimic's own skeleton, not the Daz figure it drives
+            points = deepmimic.source_points(mocap.clip_path(root, name), reference)
+            source_lines, pelvis = deepmimic.LINES, points["root"]
+        else:
+            points = mocap.bvh_points(motion := mocap.read_bvh(root / "bvh" / f"{name}.bvh"), *mocap.bvh_forward(motion))
+            source_lines, pelvis = BVH_LINES, points["hip"]
+        bvh = {k: (mocap.BVH_TO_WORLD @ (v[frame] - pelvis[frame])) / 100.0 for k, v in points.items()}
         orient = torch.as_tensor(data.global_orient[i:i + 1])
         with torch.no_grad():
             out_body = model(pose=torch.as_tensor(data.full_pose(np.array([i]))), global_orient=orient)
@@ -130,11 +134,11 @@ def figure(data: mocap.MocapSet, root: Path, picks: list[tuple[str, int]], out: 
                 _draw_mesh(ax, verts, faces, yaw_rot, side)
                 pts, lines = anny, anny_lines()
             else:
-                pts, lines = bvh, BVH_LINES
+                pts, lines = bvh, source_lines
             for a, b in lines:
                 xy = _view(np.stack([pts[a], pts[b]]), yaw_rot, side)
                 ax.plot(xy[:, 0], xy[:, 1], "-", color=_color(a, b), lw=2)
-            floor = float(data.transl[i, 1]) if kind == "anny" else -heads[frame, 0, 1] / 100.0
+            floor = float(data.transl[i, 1]) if kind == "anny" else -pelvis[frame, 1] / 100.0
             ax.axhline(floor, color="0.5", lw=1)  # the floor (y = 0 in the world)
             ax.set_xlim(*box[:2])
             ax.set_ylim(*box[2:])

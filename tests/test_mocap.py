@@ -250,3 +250,48 @@ def test_sequences_can_leave_out_categories():
     assert seen and not seen & banned
     everything = {int(mocap.sample_mocap_sequence(30, 30.0, rng, split="all").category[0]) for _ in range(200)}
     assert everything & banned  # without the exclusion they do come up (the test can fail)
+
+
+DEEPMIMIC_SEGMENTS = {"thigh": ("Thigh", "Shin", "hip", "knee"), "shin": ("Shin", "Foot", "knee", "ankle"),
+                      "upperarm": ("Shldr", "ForeArm", "shoulder", "elbow"),
+                      "forearm": ("ForeArm", "Hand", "elbow", "wrist")}
+
+
+@pytest.mark.parametrize("clip", ["roll", "cartwheel", "getup_facedown"])
+def test_deepmimic_drives_the_daz_figure(root, reference, skeleton, clip):
+    """A DeepMimic clip, resampled to 30 fps, moves each Daz limb segment as its own: the angle
+    between the two stays the T-pose's constant rest offset; through the retargeter, anny's bones
+    then follow the Daz figure as for a CMU clip."""
+    from models.synth import deepmimic
+
+    path = root / deepmimic.SUBFOLDER / f"humanoid3d_{clip}.txt"
+    character = deepmimic.Character(path.parent / deepmimic.CHARACTER_FILE)
+    local, position, duration = deepmimic.read_frames(path, character)
+    local, position = deepmimic.resample(local, position, duration)
+    assert len(local) == int(duration * mocap.FPS + 1e-6) + 1
+    daz = deepmimic.to_daz(character, local, position, reference)
+    points = mocap.bvh_points(daz, *mocap.bvh_forward(daz))
+    source = deepmimic.joint_positions(character, local, position) @ deepmimic.DEEPMIMIC_TO_BVH.T
+    for a, b, c, d in DEEPMIMIC_SEGMENTS.values():
+        for s, side in (("l", "left"), ("r", "right")):
+            u = points[s + b] - points[s + a]
+            v = source[:, character.index(f"{side}_{d}")] - source[:, character.index(f"{side}_{c}")]
+            cos = (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+            angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+            assert angle.max() - angle.min() < 0.1 and angle.max() < 18.0, (b, side, angle.min(), angle.max())
+    pose, root_rot = mocap.Retargeter(reference, skeleton)(daz)
+    _check_errors(mocap.direction_errors(daz, pose, root_rot, skeleton))
+
+
+def test_deepmimic_clips_are_in_the_training_split(data):
+    names = list(data.clip_names)
+    clips = [n for n in names if n.startswith("dm_")]
+    assert len(clips) == 15
+    for name in clips:
+        c = names.index(name)
+        frames = data.clip == c
+        assert data.clip_subject[c] == 0 and data.valid[frames].mean() > 0.9
+        assert data.split_mask("train")[frames].any() and not data.split_mask("test")[frames].any()
+    floor = mocap.MOCAP_CATEGORIES.index("mocap_floor_crawl_roll_getup")
+    assert {names[c] for c in np.flatnonzero(data.clip_category == floor)} == {
+        "dm_crawl", "dm_roll", "dm_getup_facedown", "dm_getup_faceup"}

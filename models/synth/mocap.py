@@ -1,7 +1,9 @@
 """Real motion capture (CMU subjects 1-14, cgspeed's Daz BVH) retargeted to anny poses.
 
 Source: ``$HMDIFF_MOCAP_DIR`` or ``../shared/data/mocap`` beside the repo (PROVENANCE.md there):
-138 clips, 30 fps, one Daz/Aiko3 skeleton (cm, Y up, facing +Z, left +X). The files stay there;
+138 clips, 30 fps, one Daz/Aiko3 skeleton (cm, Y up, facing +Z, left +X), and DeepMimic's 15 clips
+(floor work, acrobatics, kicks; its own format, which :mod:`models.synth.deepmimic` turns into Daz
+motion for the same retargeter; named ``dm_<motion>``, all in the training split). The files stay there;
 :func:`load_mocap` retargets everything once (about a minute of CPU) into
 ``.cache/mocap/mocap_<key>.npz``, keyed by a hash of the source files, CODE_VERSION and anny's
 version, and loads that in well under a second afterwards. Nothing is downloaded.
@@ -485,12 +487,13 @@ def yaw_free(world_rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # The retargeted set: build once, cache, load
 
 FPS = 30.0
-CODE_VERSION = "2"  # bump when the retargeting changes
+CODE_VERSION = "3"  # bump when the retargeting changes
 SOURCE_CATEGORIES = (  # index.csv's categories (PROVENANCE.md), in a fixed order
     "walk", "walk_uneven_terrain", "walk_forward_backward_sideways", "run", "jump", "playground_climb_hang_jump",
     "combat_punch_swordplay_boxing", "dance_modern_ballet", "sports_basketball", "sports_soccer_kick",
     "sit_down_stand_up", "bend_reach_tiptoe", "exercise_jumpingjacks_twists_squats", "everyday_drink",
     "everyday_laugh", "everyday_wash", "gesture_direct_traffic_wave", "climb_ladder_or_steps",
+    "floor_crawl_roll_getup", "acrobatics_flip_cartwheel",  # DeepMimic's clips (no CMU clip has these)
 )
 # The synthetic categories unchanged (same indices), then one name per mocap category.
 MOCAP_CATEGORIES = list(CATEGORIES) + [f"mocap_{c}" for c in SOURCE_CATEGORIES]
@@ -509,7 +512,7 @@ class MocapSet:
     transl: np.ndarray  # (N, 3) float32 pelvis, metres, floor at y = 0 (x, z: the BVH's travel)
     valid: np.ndarray  # (N,) bool frames kept (no flip, clip not dropped)
     clip: np.ndarray  # (N,) int64 clip index of each frame
-    clip_names: np.ndarray  # (C,) str "SS_TT"
+    clip_names: np.ndarray  # (C,) str "SS_TT" (CMU) or "dm_<motion>" (DeepMimic)
     clip_subject: np.ndarray  # (C,) int64
     clip_category: np.ndarray  # (C,) int64 index into MOCAP_CATEGORIES
     clip_start: np.ndarray  # (C,) int64 first frame of each clip
@@ -542,7 +545,28 @@ class MocapSet:
 
 
 def _source_files(root: Path) -> list[Path]:
-    return sorted((root / "bvh").glob("*.bvh"))
+    """The CMU BVH clips, then DeepMimic's (see :mod:`models.synth.deepmimic`)."""
+    from models.synth import deepmimic
+
+    return sorted((root / "bvh").glob("*.bvh")) + deepmimic.clip_paths(root)
+
+
+def read_clip(path: Path, reference: BvhMotion) -> tuple[str, BvhMotion]:
+    """A source clip's name (``SS_TT`` or ``dm_<motion>``) and its motion on the Daz skeleton."""
+    from models.synth import deepmimic
+
+    if path.suffix == ".bvh":
+        return path.stem, read_bvh(path)
+    return deepmimic.clip_name(path), deepmimic.read_deepmimic(path, reference)
+
+
+def clip_path(root: Path, name: str) -> Path:
+    """The source file of a clip name (inverse of :func:`read_clip`'s name)."""
+    from models.synth import deepmimic
+
+    if name.startswith("dm_"):
+        return root / deepmimic.SUBFOLDER / f"humanoid3d_{name[3:]}.txt"
+    return root / "bvh" / f"{name}.bvh"
 
 
 def cache_key(root: Path) -> str:
@@ -551,8 +575,10 @@ def cache_key(root: Path) -> str:
     from importlib.metadata import version
 
     digest = hashlib.sha1(f"mocap-v{CODE_VERSION}-anny{version('anny')}-bvhio{version('bvhio')}".encode())
-    code = [Path(__file__), Path(__file__).with_name("skeleton.py")]  # any edit of the retargeting rebuilds
-    for path in code + [root / "index.csv", root / "skeleton/daz_tpose_reference.bvh"] + _source_files(root):
+    code = [Path(__file__).with_name(n) for n in ("mocap.py", "deepmimic.py", "skeleton.py")]  # any edit rebuilds
+    character = root / "extras/deepmimic/humanoid3d_character.txt"
+    extra = [character] if character.is_file() else []
+    for path in code + [root / "index.csv", root / "skeleton/daz_tpose_reference.bvh"] + extra + _source_files(root):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -565,6 +591,7 @@ def read_index(root: Path) -> list[dict[str, str]]:
 
 def build_mocap(root: Path, skeleton: Skeleton | None = None, log=print) -> MocapSet:
     """Read, check and retarget every clip (about a minute on one core)."""
+    from models.synth import deepmimic
     from models.synth.skeleton import anny_skeleton
 
     skeleton = skeleton or anny_skeleton()
@@ -581,8 +608,7 @@ def build_mocap(root: Path, skeleton: Skeleton | None = None, log=print) -> Moca
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pose", "orient", "body", "transl", "valid")}
     start = 0
     for path in _source_files(root):
-        name = path.stem
-        motion = read_bvh(path)
+        name, motion = read_clip(path, reference)
         if abs(motion.frame_time - 1.0 / FPS) > 1e-4:
             raise ValueError(f"{path}: frame time {motion.frame_time}, expected 1/{FPS:g} s")
         pose, root_rot = retarget(motion)
@@ -599,8 +625,9 @@ def build_mocap(root: Path, skeleton: Skeleton | None = None, log=print) -> Moca
         parts["transl"].append(transl)
         parts["valid"].append(valid)
         names.append(name)
-        subjects.append(int(info[name]["subject"]))
-        categories.append(MOCAP_CATEGORIES.index(f"mocap_{info[name]['category']}"))
+        subjects.append(int(info[name]["subject"]) if name in info else deepmimic.SUBJECT)
+        category = info[name]["category"] if name in info else deepmimic.CATEGORIES[name]
+        categories.append(MOCAP_CATEGORIES.index(f"mocap_{category}"))
         starts.append(start)
         start += len(pose)
         log(f"[mocap] {name}: {len(pose)} frames, {int(bad.sum())} flagged{' - clip dropped' if dropped else ''}")
