@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from models.synth.mocap import BvhMotion, FPS, bvh_forward, bvh_points
+from models.synth.mocap import FPS, BvhMotion, _fraction, bvh_forward, bvh_points
 
 SUBJECT = 0  # DeepMimic's clips name no subject: all in the training split
 CATEGORIES = {  # DeepMimic clip -> models.synth.mocap.SOURCE_CATEGORIES
@@ -141,11 +141,6 @@ def joint_positions(character: Character, local: np.ndarray, position: np.ndarra
     for j, p in enumerate(character.parents):
         heads[:, j] = position if p < 0 else heads[:, p] + world[:, p] @ character.offsets[j]
     return heads
-
-
-def _fraction(rot: np.ndarray, frac: float) -> np.ndarray:
-    vec = Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec() * frac
-    return Rotation.from_rotvec(vec).as_matrix().reshape(rot.shape)
 
 
 def to_daz(character: Character, local: np.ndarray, position: np.ndarray, reference: BvhMotion
