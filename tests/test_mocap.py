@@ -264,10 +264,9 @@ def test_deepmimic_drives_the_daz_figure(root, reference, skeleton, clip):
     then follow the Daz figure as for a CMU clip."""
     from models.synth import deepmimic
 
-    path = root / deepmimic.SUBFOLDER / f"humanoid3d_{clip}.txt"
-    character = deepmimic.Character(path.parent / deepmimic.CHARACTER_FILE)
-    local, position, duration = deepmimic.read_frames(path, character)
-    local, position = deepmimic.resample(local, position, duration)
+    path = deepmimic.clip_file(root, f"dm_{clip}")
+    character, local, position = deepmimic.load_clip(path)
+    duration = deepmimic.read_frames(path, character)[2]
     assert len(local) == int(duration * mocap.FPS + 1e-6) + 1
     daz = deepmimic.to_daz(character, local, position, reference)
     points = mocap.bvh_points(daz, *mocap.bvh_forward(daz))

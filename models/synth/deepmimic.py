@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from models.synth.mocap import FPS, BvhMotion, _fraction, bvh_forward, bvh_points
+from models.synth.mocap import FPS, BvhMotion, _fraction, bvh_forward, leg_length_cm
 
 SUBJECT = 0  # DeepMimic's clips name no subject: all in the training split
 CATEGORIES = {  # DeepMimic clip -> models.synth.mocap.SOURCE_CATEGORIES
@@ -64,6 +64,15 @@ def clip_name(path: Path) -> str:
     return "dm_" + path.stem.removeprefix("humanoid3d_")
 
 
+def clip_file(root: Path, name: str) -> Path:
+    """The motion file of a clip name (inverse of :func:`clip_name`)."""
+    return root / SUBFOLDER / f"humanoid3d_{name.removeprefix('dm_')}.txt"
+
+
+def character_file(root: Path) -> Path:
+    return root / SUBFOLDER / CHARACTER_FILE
+
+
 class Character:
     """DeepMimic's humanoid: joint names, parents and offsets (m, parent axes)."""
 
@@ -72,7 +81,6 @@ class Character:
         self.names = [j["Name"] for j in joints]
         self.parents = [int(j["Parent"]) for j in joints]
         self.offsets = np.array([[j["AttachX"], j["AttachY"], j["AttachZ"]] for j in joints], dtype=np.float64)
-        self.types = [j["Type"] for j in joints]
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -169,22 +177,23 @@ def to_daz(character: Character, local: np.ndarray, position: np.ndarray, refere
     rotations = np.empty_like(world)
     for j, p in enumerate(reference.parents):
         rotations[:, j] = world[:, j] if p < 0 else np.swapaxes(world[:, p], 1, 2) @ world[:, j]
-    points = bvh_points(reference, *bvh_forward(reference))
-    daz_leg = float(points["lThigh"][0, 1] - points["lFoot"][0, 1])  # cm
-    scale = daz_leg / character.leg_length()  # cm per DeepMimic metre
+    scale = leg_length_cm(reference) / character.leg_length()  # cm per DeepMimic metre
     root = position @ DEEPMIMIC_TO_BVH.T * scale - reference.offsets[0]
     return BvhMotion(names=list(reference.names), parents=list(reference.parents), offsets=reference.offsets,
                      end_sites=reference.end_sites, rotations=rotations, root_position=root,
                      frame_time=1.0 / FPS)
 
 
-def read_deepmimic(path: str | Path, reference: BvhMotion) -> BvhMotion:
-    """A DeepMimic clip at 30 fps as Daz-skeleton motion (the retargeter's input)."""
+def load_clip(path: str | Path) -> tuple[Character, np.ndarray, np.ndarray]:
+    """A clip's character, local rotations (T, J, 3, 3) and root positions (T, 3) m at 30 fps."""
     path = Path(path)
     character = Character(path.parent / CHARACTER_FILE)
-    local, position, duration = read_frames(path, character)
-    local, position = resample(local, position, duration)
-    return to_daz(character, local, position, reference)
+    return (character, *resample(*read_frames(path, character)))
+
+
+def read_deepmimic(path: str | Path, reference: BvhMotion) -> BvhMotion:
+    """A DeepMimic clip at 30 fps as Daz-skeleton motion (the retargeter's input)."""
+    return to_daz(*load_clip(path), reference)
 
 
 LINES = [("root", "chest"), ("chest", "neck")] + [
@@ -196,10 +205,7 @@ LINES = [("root", "chest"), ("chest", "neck")] + [
 def source_points(path: str | Path, reference: BvhMotion) -> dict[str, np.ndarray]:
     """DeepMimic's own joints (T, 3) at 30 fps by name, in BVH axes and the Daz figure's cm (as
     :func:`to_daz` scales the travel): what the retargeted clip is checked against by eye."""
-    path = Path(path)
-    character = Character(path.parent / CHARACTER_FILE)
-    local, position = resample(*read_frames(path, character))
-    points = bvh_points(reference, *bvh_forward(reference))
-    scale = float(points["lThigh"][0, 1] - points["lFoot"][0, 1]) / character.leg_length()
+    character, local, position = load_clip(path)
+    scale = leg_length_cm(reference) / character.leg_length()
     heads = joint_positions(character, local, position) @ DEEPMIMIC_TO_BVH.T * scale
     return {name: heads[:, j] for j, name in enumerate(character.names)}

@@ -198,6 +198,12 @@ def segments() -> dict[str, tuple[str, str, str, str]]:
     return out
 
 
+def leg_length_cm(reference: BvhMotion) -> float:
+    """The Daz figure's leg (hip joint to ankle, cm) in its T-pose reference."""
+    points = bvh_points(reference, *bvh_forward(reference))
+    return float(points["lThigh"][0, 1] - points["lFoot"][0, 1])
+
+
 def bvh_points(motion: BvhMotion, world: np.ndarray, heads: np.ndarray) -> dict[str, np.ndarray]:
     """Named points (T, 3) cm in BVH axes: joint heads, ``eyes`` (midpoint), ``lToe``/``rToe`` (foot tips)."""
     points = {name: heads[:, i] for i, name in enumerate(motion.names)}
@@ -564,9 +570,7 @@ def clip_path(root: Path, name: str) -> Path:
     """The source file of a clip name (inverse of :func:`read_clip`'s name)."""
     from models.synth import deepmimic
 
-    if name.startswith("dm_"):
-        return root / deepmimic.SUBFOLDER / f"humanoid3d_{name[3:]}.txt"
-    return root / "bvh" / f"{name}.bvh"
+    return deepmimic.clip_file(root, name) if name.startswith("dm_") else root / "bvh" / f"{name}.bvh"
 
 
 def cache_key(root: Path) -> str:
@@ -574,9 +578,11 @@ def cache_key(root: Path) -> str:
     skeleton's FK (so any code change rebuilds), CODE_VERSION and the anny and bvhio versions."""
     from importlib.metadata import version
 
+    from models.synth import deepmimic
+
     digest = hashlib.sha1(f"mocap-v{CODE_VERSION}-anny{version('anny')}-bvhio{version('bvhio')}".encode())
     code = [Path(__file__).with_name(n) for n in ("mocap.py", "deepmimic.py", "skeleton.py")]  # any edit rebuilds
-    character = root / "extras/deepmimic/humanoid3d_character.txt"
+    character = deepmimic.character_file(root)
     extra = [character] if character.is_file() else []
     for path in code + [root / "index.csv", root / "skeleton/daz_tpose_reference.bvh"] + extra + _source_files(root):
         digest.update(path.name.encode())
@@ -599,8 +605,7 @@ def build_mocap(root: Path, skeleton: Skeleton | None = None, log=print) -> Moca
     retarget = Retargeter(reference, skeleton)
     # Bone lengths differ: the BVH's travel and lift are scaled by the ratio of leg lengths
     # (hip joint to ankle, rest poses), anny's over the Daz figure's.
-    ref_points = bvh_points(reference, *bvh_forward(reference))
-    daz_leg = ref_points["lThigh"][0, 1] - ref_points["lFoot"][0, 1]
+    daz_leg = leg_length_cm(reference)
     anny_leg = skeleton.rest[skeleton.index("upperleg01.L"), 2] - skeleton.rest[skeleton.index("foot.L"), 2]
     scale = anny_leg / (daz_leg / 100.0)
     info = {row["clip"]: row for row in read_index(root)}
