@@ -267,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="--stream: share of real mocap poses (needs models.synth.mocap.sample_mocap_poses)")
     parser.add_argument("--arm-swap", type=float, default=0.0,
                         help="--stream: share of the mocap poses given the arms of another frame (training batches)")
+    parser.add_argument("--exact-2d", type=float, default=0.0,
+                        help="--stream: share of the training samples given their exact 2D keypoints (no detector "
+                             "noise, outliers or swaps), as a precise 2D source gives them")
     parser.add_argument("--stream-workers", type=int, default=0,
                         help="--stream: CPU worker processes (per rank) that draw poses, shapes, bodies and cameras "
                              "ahead of the training step (0: in the training process); same batches")
@@ -325,7 +328,7 @@ def _train(args: argparse.Namespace, preset: Preset, info: Distributed) -> int:
 
             data = TrainingStream(seed=args.seed, device=info.device, rank=info.rank, world_fn=simulate_world,
                                   mocap_fraction=args.mocap_fraction, val_size=args.val_size,
-                                  workers=args.stream_workers, arm_swap=args.arm_swap)
+                                  workers=args.stream_workers, arm_swap=args.arm_swap, exact_2d=args.exact_2d)
             if args.data and info.main:
                 val_data = SyntheticBatches(args.data, val_size=args.val_size, seed=args.seed)
         else:
@@ -431,7 +434,7 @@ def _train(args: argparse.Namespace, preset: Preset, info: Distributed) -> int:
             history.append(metrics)
             tqdm.write(json.dumps(metrics))
             source = {"stream": True, "mocap_fraction": args.mocap_fraction, "arm_swap": args.arm_swap,
-                      "val_data": args.data} if args.stream \
+                      "exact_2d": args.exact_2d, "val_data": args.data} if args.stream \
                 else str(args.data)
             model.save(out / "model.pt", extra={"history": history, "preset": preset.__dict__, "data": source,
                                                   "init": args.init, "world_size": info.world_size})

@@ -16,7 +16,8 @@ same ``train_batch`` / ``validation_batches`` / ``get_state`` / ``set_state`` / 
 3. **cameras** from ``models.synth.camera.sample_cameras`` (it frames the canonical coarse
    vertices, so those come back to the CPU once per batch: 64 × 256 × 3 floats);
 4. on the device: placement in the camera, **projection** (``camera.project``), detector-like
-   **corruption** (``models.synth.corruption.corrupt``) and the **prior**
+   **corruption** (``models.synth.corruption.corrupt``; a share ``exact_2d`` of the training
+   samples keeps its exact keypoints) and the **prior**
    (``models.prior.build_prior``), exactly as ``SyntheticBatches`` does with stored samples.
 
 Optional 3D condition: ``world_fn(joints_rel, generator) -> (world, confidence)`` receives the
@@ -44,7 +45,7 @@ from models.body.anny_lbs import AnnyLBS, load_anny_lbs
 from models.prior import Prior, build_prior
 from models.synth.anatomy import PoseSpace
 from models.synth.camera import project, sample_cameras
-from models.synth.corruption import corrupt
+from models.synth.corruption import CorruptionConfig, corrupt
 from models.synth.poses import sample_poses
 from models.synth.shapes import sample_shapes
 from models.training_data import Batch
@@ -74,17 +75,19 @@ class TrainingStream:
 
     def __init__(self, seed: int = 0, device: str | torch.device = "cpu", rank: int = 0, mocap_fraction: float = 0.0,
                  world_fn: WorldFn | None = None, val_size: int = 256, lbs: AnnyLBS | None = None,
-                 workers: int = 0, arm_swap: float = 0.0) -> None:
+                 workers: int = 0, arm_swap: float = 0.0, exact_2d: float = 0.0) -> None:
         if not 0.0 <= mocap_fraction <= 1.0:
             raise ValueError(f"mocap_fraction must be in [0, 1], got {mocap_fraction}")
         if not 0.0 <= arm_swap <= 1.0:
             raise ValueError(f"arm_swap must be in [0, 1], got {arm_swap}")
+        if not 0.0 <= exact_2d <= 1.0:
+            raise ValueError(f"exact_2d must be in [0, 1], got {exact_2d}")
         self.mocap = _mocap_sampler() if mocap_fraction > 0 else None
         if mocap_fraction > 0 and self.mocap is None:
             raise ValueError("mocap_fraction > 0 needs models.synth.mocap.sample_mocap_poses, which is not there yet")
         self.seed, self.rank, self.device = seed, rank, torch.device(device)
         self.mocap_fraction, self.world_fn, self.val_size = mocap_fraction, world_fn, val_size
-        self.arm_swap = arm_swap
+        self.arm_swap, self.exact_2d = arm_swap, exact_2d
         self.lbs = (lbs or load_anny_lbs()).to(self.device)
         self.space = PoseSpace(self.lbs.skeleton())
         self.step = 0
@@ -130,7 +133,8 @@ class TrainingStream:
     def _host_stage(self, n: int, key: tuple[int, ...], lbs: AnnyLBS) -> dict:
         """The numpy draws (poses, shapes, cameras) and the canonical bodies (LBS on ``lbs``'s device)."""
         rng = np.random.default_rng(list(key))
-        pose, body_orient = self.poses(n, rng, self.arm_swap if key[1] == TRAIN else 0.0)
+        train = key[1] == TRAIN
+        pose, body_orient = self.poses(n, rng, self.arm_swap if train else 0.0)
         shape = torch.as_tensor(sample_shapes(n, rng))
         dev = lbs.basis.device
         body = lbs(pose.to(dev), shape.to(dev))
@@ -138,7 +142,7 @@ class TrainingStream:
         t = lambda a: torch.as_tensor(np.asarray(a, np.float32))  # noqa: E731
         return {"coarse": body.coarse, "joints": body.joints, "focal": t(cams.focal), "principal": t(cams.principal),
                 "image_size": t(cams.image_size), "transl": t(cams.transl), "orient": t(cams.global_orient),
-                "seed": int(rng.integers(2 ** 62))}
+                "seed": int(rng.integers(2 ** 62)), "exact_2d": self.exact_2d if train else 0.0}
 
     @torch.no_grad()
     def _device_stage(self, host: dict, index_offset: int) -> Batch:
@@ -152,7 +156,7 @@ class TrainingStream:
         joints = t("joints") @ rot.transpose(1, 2) + transl[:, None]
         n = coarse.shape[0]
         keypoints = project(joints, focal, principal)
-        noisy = corrupt(keypoints, joints, focal, image_size, gen)
+        noisy = corrupt(keypoints, joints, focal, image_size, gen, cfg=CorruptionConfig(exact_prob=host["exact_2d"]))
         world = world_conf = None
         if self.world_fn is not None:
             world, world_conf = self.world_fn(joints - transl[:, None], gen)

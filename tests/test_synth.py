@@ -312,6 +312,23 @@ def test_corruption_swaps_exchange_left_and_right(anny_body):
     assert torch.allclose(swapped[:, LEFT][changed], kp[out.swapped][:, RIGHT][changed])
 
 
+def test_corruption_exact_samples_keep_their_keypoints_and_visibility(anny_body):
+    n = 4000
+    joints = _body_joints(anny_body, 90.0, 3.0, n)  # side view: self-occluded joints
+    kp, focal, size = _setup(joints)
+    velocity = torch.full((n, 17, 2), 30.0)
+    default = corrupt(kp, joints, focal, size, torch.Generator().manual_seed(4), velocity)
+    none = corrupt(kp, joints, focal, size, torch.Generator().manual_seed(4), velocity, cfg=CorruptionConfig(exact_prob=0.0))
+    assert torch.equal(none.keypoints, default.keypoints) and torch.equal(none.confidence, default.confidence)
+    out = corrupt(kp, joints, focal, size, torch.Generator().manual_seed(4), velocity, cfg=CorruptionConfig(exact_prob=0.3))
+    exact = (out.keypoints - kp).abs().amax((1, 2)) == 0
+    assert 0.25 < exact.float().mean() < 0.35 and not out.swapped[exact].any()
+    assert ((out.keypoints - kp).norm(dim=-1)[~exact] > 0).all()  # the others: detector noise on every joint
+    # visibility as for the other samples: occluded joints get low confidences, some are missed
+    conf = out.confidence[exact][out.self_occluded[exact] & ~out.missed[exact]]
+    assert conf.mean() < 0.6 and out.missed[exact].any() and out.occluded[exact].any()
+
+
 def test_dataset_deterministic_and_consistent(tmp_path, anny_body):
     from models.synth.dataset import DatasetSpec, load_dataset, write_dataset
 

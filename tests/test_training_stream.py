@@ -106,6 +106,24 @@ def test_stream_is_seeded_resumable_and_sharded(lbs):
         assert (other.train_batch(8).joints - first[0].joints).abs().max() > 0.05
 
 
+def test_exact_2d_share_of_the_training_batches(lbs):
+    from models.synth.camera import project
+
+    def exact_rows(batch):
+        clean = project(batch.joints, batch.prior.focal, batch.prior.principal)
+        clean = torch.minimum(clean.clamp_min(0), batch.prior.image_size[:, None] - 1)
+        seen = batch.prior.confidence > 0  # the prior zeroes unseen joints
+        return ((batch.prior.keypoints - clean).abs().amax(-1) < 1e-3).logical_or(~seen).all(1)
+
+    exact = TrainingStream(seed=1, lbs=lbs, exact_2d=1.0, val_size=16)
+    assert exact_rows(exact.train_batch(16)).all()
+    assert not exact_rows(exact.validation_batches(16)[0]).any()  # the fixed validation set keeps its noise
+    plain, none = TrainingStream(seed=1, lbs=lbs).train_batch(16), TrainingStream(seed=1, lbs=lbs, exact_2d=0.0).train_batch(16)
+    assert not exact_rows(plain).any() and torch.equal(plain.prior.keypoints, none.prior.keypoints)
+    with pytest.raises(ValueError, match="exact_2d"):
+        TrainingStream(seed=1, lbs=lbs, exact_2d=-0.1)
+
+
 def test_stream_batches_are_complete_and_valid(stream):
     from models.hmdiff.state import StateLayout
 
@@ -200,12 +218,13 @@ def test_train_cli_with_the_stream(tmp_path):
 
     out = tmp_path / "run"
     args = ["--stream", "--out", str(out), "--preset", "tiny", "--iterations", "4", "--val-every", "2",
-            "--val-size", "16", "--seed", "3"]
+            "--val-size", "16", "--seed", "3", "--exact-2d", "0.2"]
     assert train.main(args) == 0
     history = json.loads((out / "history.json").read_text())
     assert [h["step"] for h in history] == [2, 4] and all(h["mpjpe_mm"] > 0 and h["loss_avg"] > 0 for h in history)
     model = load_hmdiff(out / "model.pt")
     assert model.extra["data"]["stream"] is True and abs(model.layout.data_scale - 0.289) < 0.01
+    assert model.extra["data"]["exact_2d"] == 0.2
     assert train.main(args[:6] + ["6"] + args[7:] + ["--resume"]) == 0
     assert json.loads((out / "history.json").read_text())[-1]["step"] == 6
 

@@ -77,6 +77,7 @@ class CorruptionConfig:
     face_margin: float = 0.02  # m behind the head centre
     ear_margin: float = 0.04
     occluded_min_joints: int = 3
+    exact_prob: float = 0.0  # per sample: exact keypoints (0 draws nothing: the same draws as before)
 
 
 @dataclass
@@ -148,6 +149,7 @@ def corrupt(keypoints: torch.Tensor, joints: torch.Tensor, focal: torch.Tensor, 
     rand = lambda *shape: torch.rand(shape, generator=g, device=dev)  # noqa: E731
     randn = lambda *shape: torch.randn(shape, generator=g, device=dev)  # noqa: E731
     size = image_size.to(keypoints)
+    exact = rand(bsz) < cfg.exact_prob if cfg.exact_prob > 0 else torch.zeros(bsz, dtype=torch.bool, device=dev)
 
     scale = focal[:, 0] * NOMINAL_HEIGHT / joints[..., 2].mean(1).clamp_min(1e-3)  # (B,) px
     self_occ = self_occlusion(joints, cfg)
@@ -159,19 +161,19 @@ def corrupt(keypoints: torch.Tensor, joints: torch.Tensor, focal: torch.Tensor, 
     box_occ = in_box & (rand(bsz, 1) < cfg.box_prob)
     occluded = self_occ | box_occ
 
-    severity = torch.exp(cfg.severity_log_sd * randn(bsz, 1))
+    severity = torch.exp(cfg.severity_log_sd * randn(bsz, 1)) * ~exact[:, None]
     oks = OKS_SIGMAS.to(dev)
     sigma = (oks / oks.mean()) * severity * (cfg.relative * oks.mean() * scale[:, None] + cfg.floor_px)
     sigma = sigma * torch.where(occluded, cfg.occluded_noise, 1.0)
     if velocity is not None:
-        sigma = sigma + cfg.motion * velocity.norm(dim=-1)
+        sigma = sigma + cfg.motion * velocity.norm(dim=-1) * ~exact[:, None]
     noisy = keypoints + sigma[..., None] * randn(bsz, num, 2)
-    outlier = rand(bsz, num) < cfg.outlier_prob
+    outlier = (rand(bsz, num) < cfg.outlier_prob) & ~exact[:, None]
     noisy = noisy + outlier[..., None] * cfg.outlier_scale * scale[:, None, None] * randn(bsz, num, 2)
     conf = torch.where(occluded, _kumaraswamy(g, (bsz, num), cfg.occluded_conf, dev),
                        _kumaraswamy(g, (bsz, num), cfg.visible_conf, dev))
 
-    swapped = rand(bsz) < cfg.swap_prob
+    swapped = (rand(bsz) < cfg.swap_prob) & ~exact
     group = torch.randint(len(SWAP_GROUPS), (bsz,), generator=g, device=dev)
     perm = torch.arange(num, device=dev).repeat(bsz, 1)
     for gi, left in enumerate(SWAP_GROUPS):
