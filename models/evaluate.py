@@ -33,7 +33,7 @@ from models.body import load_body_model
 from models.body.joints import (COCO17, H36M17, MEDIAPIPE_H36M_ANATOMICAL, fit_definition_map, mediapipe_to_h36m17,
                                 regressor)
 from models.hmdiff import CheckpointError, DATConfig, HMDiff, load_hmdiff
-from models.body.segments import LIMB12, LIMB_PARTS, limb_length_ratios
+from models.body.segments import LIMB12, LIMB_PARTS, body_frame, limb_length_ratios
 from models.metrics import mpjpe, mpve, pa_errors, pa_mpjpe
 from models.prior import build_prior
 from models.landmarks import PoseDetector, prior_from_landmarks
@@ -242,6 +242,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     limb: dict[str, list] = {v.name: [] for v in variants}  # (N, 12, 3) aligned error vectors, mm
     lengths: dict[str, list] = {v.name: [] for v in variants}  # {bone: (N,)} recovered / true length
     full: dict[str, list] = {v.name: [] for v in variants}
+    offsets: dict[str, list] = {v.name: [] for v in variants}  # (N, 12, 3) the same in the true body's axes
     reprojection: dict[str, list] = {v.name: [] for v in variants}
     coco_limbs = [COCO17.index(n) for n in COCO17 if n.split("_")[-1] in LIMB_PARTS]
     for i in range(0, len(joints), batch):
@@ -251,7 +252,9 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
         for variant in variants:
             recovery = recover(model, prior, variant)
             pred = judge.h36m @ recovery.vertices
-            limb[variant.name].append(pa_errors(pred[:, LIMB12], gt[:, LIMB12]))
+            errors = pa_errors(pred[:, LIMB12], gt[:, LIMB12])
+            limb[variant.name].append(errors)
+            offsets[variant.name].append(np.einsum("nij,nkj->nki", body_frame(joints[sl]), errors.numpy()))
             lengths[variant.name].append(limb_length_ratios(pred.numpy(), gt.numpy()))
             uv = project(recovery.joints, prior.focal, prior.principal)
             reprojection[variant.name].append((uv - prior.keypoints)[:, coco_limbs].norm(dim=-1).mean(1))
@@ -268,6 +271,8 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
                      "per_trunk_tilt_limb12": per(tilts),
                      "per_joint_limb12": {H36M17[j]: round(float(e), 1)
                                           for j, e in zip(LIMB12, errors.norm(dim=-1).mean(0))},
+                     "per_joint_offset_limb12_mm": {H36M17[j]: np.round(o, 1).tolist() for j, o in
+                                                    zip(LIMB12, np.concatenate(offsets[name]).mean(0))},
                      "limb12_depth_mm": round(float(errors[..., 2].abs().mean()), 1),
                      "limb12_image_plane_mm": round(float(errors[..., :2].norm(dim=-1).mean()), 1),
                      "limb_reprojection_px": round(float(torch.cat(reprojection[name]).mean()), 2),

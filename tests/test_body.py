@@ -10,7 +10,7 @@ from models.body.joints import (
     mediapipe_to_coco17, mediapipe_to_h36m17, mediapipe_to_lsp14, regressor,
 )
 from models.body.segments import (
-    H36M_SUBJECT_MEDIANS, H36M_SUBJECTS, apply_offsets, definition_floor, limb_length_ratios, segment_ratios,
+    H36M_SUBJECT_MEDIANS, H36M_SUBJECTS, apply_offsets, body_frame, definition_floor, limb_length_ratios, segment_ratios,
     subject_medians,
 )
 from models.body.linear_fit import random_anny_bodies
@@ -200,6 +200,24 @@ def test_limb_length_ratios(shared_dir):
     assert np.allclose(ratios["shin"], 1.1) and np.allclose(ratios["thigh"], 1.0) and np.allclose(ratios["forearm"], 1.0)
     s1 = data["S"][data["subject"] == "S1"]
     assert all(np.allclose(r, 1.0, atol=1e-4) for r in limb_length_ratios(s1, s1[:1].repeat(len(s1), 0)).values())
+
+
+def test_body_frame_follows_the_body():
+    """A person facing the camera (camera axes: x right, y down, z away) has x toward the left hip
+    (the image's right), y up and z forward, toward the camera; turning the skeleton turns its frame
+    with it, and the frame does not depend on where the body stands or on its limbs."""
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    facing = np.zeros((1, 17, 3))
+    facing[0, 1], facing[0, 4] = [-0.13, 0.0, 3.0], [0.13, 0.0, 3.0]  # right hip, left hip
+    facing[0, 0], facing[0, 8] = [0.0, 0.0, 3.0], [0.05, -0.5, 3.0]  # pelvis, thorax (a little off-axis)
+    frame = body_frame(facing)[0]
+    assert np.allclose(frame[0], [1, 0, 0]) and np.allclose(frame[1], [0, -1, 0]) and np.allclose(frame[2], [0, 0, -1])
+    turn = Rotation.random(5, random_state=TEST_SEED).as_matrix()
+    moved = np.einsum("nij,nkj->nki", turn, facing.repeat(5, 0)) + np.random.default_rng(TEST_SEED).normal(size=(5, 1, 3))
+    moved[:, 13] += 1.0  # a wrist anywhere
+    assert np.allclose(body_frame(moved), np.einsum("ij,njk->nik", frame, turn.transpose(0, 2, 1)))
 
 
 def test_mediapipe_mappings():

@@ -197,6 +197,9 @@ def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
     per_joint = row["per_joint_limb12"]
     assert len(per_joint) == 12 and {"l_wrist", "r_knee"} <= set(per_joint)
     assert abs(np.mean(list(per_joint.values())) - row["pa_mpjpe_limb12"]) < 0.1
+    offsets = row["per_joint_offset_limb12_mm"]  # a mean error vector is no longer than the mean error
+    assert set(offsets) == set(per_joint) and all(len(o) == 3 for o in offsets.values())
+    assert all(0 < np.linalg.norm(offsets[j]) <= per_joint[j] + 0.1 for j in per_joint)
     depth, plane = row["limb12_depth_mm"], row["limb12_image_plane_mm"]
     assert 0 < depth <= row["pa_mpjpe_limb12"] + 0.1 and 0 < plane <= row["pa_mpjpe_limb12"] + 0.1
     assert row["pa_mpjpe_limb12"] <= depth + plane + 0.1

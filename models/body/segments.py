@@ -88,6 +88,17 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True).clip(1e-9)
 
 
+def body_frame(joints: np.ndarray) -> np.ndarray:
+    """Rotations (N, 3, 3) whose rows are each Human3.6M-17 skeleton's own axes: x from the right hip
+    to the left, y toward the thorax (made orthogonal to x), z = x × y, the way the body faces.
+    ``frame @ v`` expresses a camera-frame vector v in the body's axes."""
+    joints = np.asarray(joints, np.float64)
+    x = _unit(joints[:, J["l_hip"]] - joints[:, J["r_hip"]])
+    up = joints[:, J["thorax"]] - joints[:, J["pelvis"]]
+    y = _unit(up - (up * x).sum(-1, keepdims=True) * x)
+    return np.stack([x, y, np.cross(x, y)], axis=1)
+
+
 def apply_offsets(joints: np.ndarray, delta: dict[str, float]) -> np.ndarray:
     """Human3.6M-17 poses (N, 17, 3) with segment ratios changed by ``delta`` (ratio units).
 
