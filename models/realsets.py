@@ -7,6 +7,12 @@ focal lengths and ``c`` (N, 2) principal point in pixels. Any set in this format
 
 ``python -m models.realsets h36m SRC OUT`` converts ``../shared/data/real/h36m`` (mmpose's test
 frames: ``test_h36m_body3d.npz`` + ``cameras.pkl``) into it.
+
+``python -m models.realsets synthetic-lift SRC OUT`` writes a synthetic set (``python -m models.synth``)
+as a lifting set in ``h36m_lift``'s format (``gt.npz``: ``S``, exact ``kp2d``, ``f``, ``c``,
+``img_wh``, ``subject`` "anny", ``action`` the pose's category), so that ``python -m models.evaluate
+--lift OUT`` judges lifting on our own bodies exactly as on Human3.6M's: the control that tells the
+network's own error from what real people add.
 """
 from __future__ import annotations
 
@@ -71,18 +77,44 @@ def convert_h36m(src: str | Path, out: str | Path) -> RealSet:
     return load_real_set(out)
 
 
+def lift_set_from_synthetic(src: str | Path, out: str | Path) -> int:
+    """Write synthetic set SRC's bodies as a lifting set OUT/gt.npz (``h36m_lift``'s format): their
+    Human3.6M-17 joints and those joints' exact projections. Returns the number of poses."""
+    import torch
+
+    from models.synth.camera import project
+    from models.synth.dataset import load_dataset, load_index
+
+    data, names = load_dataset(src), load_index(src)["categories"]
+    joints = np.asarray(data["joints_h36m17"], np.float64)
+    focal, principal = np.asarray(data["focal"], np.float64), np.asarray(data["principal"], np.float64)
+    kp2d = project(torch.as_tensor(joints), torch.as_tensor(focal), torch.as_tensor(principal)).numpy()
+    n = len(joints)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "gt.npz", S=joints, kp2d=kp2d, f=focal, c=principal,
+             img_wh=np.asarray(data["image_size"], np.int64), subject=np.full(n, "anny"),
+             action=np.array([names[c] for c in np.asarray(data["category"])]),
+             camera=np.full(n, "synthetic"), frame=np.arange(n))
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Convert a real evaluation set to the generic format")
-    parser.add_argument("kind", choices=["h36m"])
+    parser = argparse.ArgumentParser(description="Convert an evaluation set to the generic format (h36m: real "
+                                                 "frames for --real; synthetic-lift: a synthetic set for --lift)")
+    parser.add_argument("kind", choices=["h36m", "synthetic-lift"])
     parser.add_argument("src")
     parser.add_argument("out")
     args = parser.parse_args(argv)
     try:
-        real = convert_h36m(args.src, args.out)
+        if args.kind == "synthetic-lift":
+            n = lift_set_from_synthetic(args.src, args.out)
+        else:
+            n = len(convert_h36m(args.src, args.out).imgname)
     except (OSError, KeyError, ValueError) as err:
         print(f"error: cannot convert {args.src}: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {len(real.imgname)} frames to {args.out}/gt.npz")
+    print(f"wrote {n} {'poses' if args.kind == 'synthetic-lift' else 'frames'} to {args.out}/gt.npz")
     return 0
 
 

@@ -209,6 +209,29 @@ def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
     assert set(row["thigh_length_ratio_per_action"]) == {"Walking", "Sitting"}
 
 
+def test_synthetic_lifting_set_is_lifted_like_a_real_one(tiny_sets, tmp_path):
+    """``realsets synthetic-lift`` writes our own bodies in h36m_lift's format: the 2D are the exact
+    projections of the Human3.6M joints, actions are the pose categories, and the shipped weights
+    lift them through ``--lift`` (about 60 mm on 512 such poses, BENCHMARKS.md); a wrong joint order
+    or projection would not come near."""
+    import numpy as np
+
+    from models.realsets import main as realsets_main
+    from models.synth.dataset import load_dataset, load_index
+
+    assert realsets_main(["synthetic-lift", str(tiny_sets / "test"), str(tmp_path / "lift")]) == 0
+    data, gt = load_dataset(tiny_sets / "test"), np.load(tmp_path / "lift/gt.npz")
+    assert np.allclose(gt["S"], data["joints_h36m17"]) and gt["kp2d"].shape == (24, 17, 2)
+    uv = gt["S"][..., :2] / gt["S"][..., 2:] * gt["f"][:, None] + gt["c"][:, None]
+    assert np.allclose(gt["kp2d"], uv) and set(gt["subject"]) == {"anny"}
+    assert set(gt["action"]) <= set(load_index(tiny_sets / "test")["categories"])
+    result = tmp_path / "eval.json"
+    assert evaluate.main(["--lift", str(tmp_path / "lift"), "--hypotheses", "2", "--json", str(result)]) == 0
+    (row,) = json.loads(result.read_text())["lift"].values()
+    assert row["n"] == 24 and 20 < row["pa_mpjpe_limb12"] < 100
+    assert realsets_main(["synthetic-lift", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
+
+
 def test_trunk_tilt_bins_from_the_cameras_up_axis():
     import numpy as np
 
