@@ -242,7 +242,6 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
     limb: dict[str, list] = {v.name: [] for v in variants}  # (N, 12, 3) aligned error vectors, mm
     lengths: dict[str, list] = {v.name: [] for v in variants}  # {bone: (N,)} recovered / true length
     full: dict[str, list] = {v.name: [] for v in variants}
-    offsets: dict[str, list] = {v.name: [] for v in variants}  # (N, 12, 3) the same in the true body's axes
     reprojection: dict[str, list] = {v.name: [] for v in variants}
     coco_limbs = [COCO17.index(n) for n in COCO17 if n.split("_")[-1] in LIMB_PARTS]
     for i in range(0, len(joints), batch):
@@ -252,16 +251,16 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
         for variant in variants:
             recovery = recover(model, prior, variant)
             pred = judge.h36m @ recovery.vertices
-            errors = pa_errors(pred[:, LIMB12], gt[:, LIMB12])
-            limb[variant.name].append(errors)
-            offsets[variant.name].append(np.einsum("nij,nkj->nki", body_frame(joints[sl]), errors.numpy()))
+            limb[variant.name].append(pa_errors(pred[:, LIMB12], gt[:, LIMB12]))
             lengths[variant.name].append(limb_length_ratios(pred.numpy(), gt.numpy()))
             uv = project(recovery.joints, prior.focal, prior.principal)
             reprojection[variant.name].append((uv - prior.keypoints)[:, coco_limbs].norm(dim=-1).mean(1))
             full[variant.name].append(pa_mpjpe(pred, gt))
+    frames = body_frame(joints)  # the true bodies' axes, for the systematic offsets
     out = {}
     for name in limb:
         errors, values17 = torch.cat(limb[name]), torch.cat(full[name])
+        offsets = np.einsum("nij,nkj->nki", frames, errors.numpy()).mean(0)
         values = errors.norm(dim=-1).mean(1)
         per = lambda groups: {g: round(float(values[torch.as_tensor(groups == g)].mean()), 1)  # noqa: E731
                               for g in sorted(set(groups))}
@@ -271,8 +270,7 @@ def lift_section(model: HMDiff, judge: Judge, path: str, variants: list[Variant]
                      "per_trunk_tilt_limb12": per(tilts),
                      "per_joint_limb12": {H36M17[j]: round(float(e), 1)
                                           for j, e in zip(LIMB12, errors.norm(dim=-1).mean(0))},
-                     "per_joint_offset_limb12_mm": {H36M17[j]: np.round(o, 1).tolist() for j, o in
-                                                    zip(LIMB12, np.concatenate(offsets[name]).mean(0))},
+                     "per_joint_offset_limb12_mm": {H36M17[j]: np.round(o, 1).tolist() for j, o in zip(LIMB12, offsets)},
                      "limb12_depth_mm": round(float(errors[..., 2].abs().mean()), 1),
                      "limb12_image_plane_mm": round(float(errors[..., :2].norm(dim=-1).mean()), 1),
                      "limb_reprojection_px": round(float(torch.cat(reprojection[name]).mean()), 2),
