@@ -6,9 +6,10 @@ metres) -> ridge regression -> the 6 values in [0, 1] (``model.shape_names`` ord
 16 COCO-17 segment lengths (shoulder and hip widths, arms, legs, torso sides, face) and the
 distances between :data:`NUM_PAIRS` pairs of coarse vertices, chosen among pairs closer than
 35 cm at rest for the largest ratio of their spread over shapes to their change with the pose
-(``tools/build_phenotype.py``). Fitted on random posed and shaped anny bodies (the compact LBS
-export, with vertex noise of 0 to 3 cm) and on the recovery's own output for synthetic bodies of
-known shape (HMDiff on simulated detections), stored in ``models/assets/anny_phenotype.npz``.
+(``tools/build_phenotype.py``). Fitted on 2,048 random posed and shaped anny bodies (the compact
+LBS export, with vertex and joint noise of 0 to 3 cm), stored in ``models/assets/anny_phenotype.npz``
+(``--people`` also fits on HMDiff's own output for synthetic people of known shape: measured no
+better on recovered bodies and worse on exact ones, so not shipped).
 
 What it can and cannot see (``bench/shape.py``): from exact coarse vertices gender comes within a
 few hundredths; the recovery's coarse vertices, predicted from keypoints alone, carry little of
