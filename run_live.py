@@ -37,7 +37,8 @@ WARMUP_NOTICE_S = 10.0  # a warm-up slower than this says why (the kernels' firs
 RANGES = {
     "width": (16, 16384, "pixels"), "height": (16, 16384, "pixels"), "fps": (0.1, 1000.0, "frames per second"),
     "process_width": (32, 8192, "pixels"), "focal": (1.0, 1e6, "pixels"), "hypotheses": (1, 64, "samples"),
-    "jump_threshold": (0.001, 100.0, "box fractions"),
+    "jump_threshold": (0.001, 100.0, "box fractions"), "smooth_min_cutoff": (0.01, 100.0, "Hz"),
+    "smooth_beta": (0.0, 1000.0, "s/m"),
 }
 
 
@@ -66,6 +67,17 @@ def _positive(kind: type) -> Callable[[str], int | float]:
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def _number(text: str) -> float:
+    """A finite float (its range is checked with the others: RANGES)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,12 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{DEFAULTS.hypotheses}, photos {DEFAULTS.photo_hypotheses})")
     model.add_argument("--no-dat", action="store_true", help="no distribution-alignment guidance")
     model.add_argument("--no-mirror", action="store_true",
-                       help="photos: no test-time mirroring (by default half of a photo's samples see the mirrored image)")
-    model.add_argument("--no-warm-start", action="store_true", help="start every frame from noise")
+                       help="no test-time mirroring (by default half of a cold frame's samples see the mirrored image)")
+    model.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=DEFAULTS.warm_start,
+                       help="start a stream frame from the previous mesh re-noised instead of from noise")
+    model.add_argument("--fixed-noise", action=argparse.BooleanOptionalAction, default=DEFAULTS.fixed_noise,
+                       help="the same noise at every stream frame: a steady mesh instead of a new draw each frame")
     model.add_argument("--jump-threshold", type=_positive(float), default=DEFAULTS.jump_threshold,
                        help=f"keypoint move, as a fraction of the box, that restarts from noise ({DEFAULTS.jump_threshold:g})")
     model.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=DEFAULTS.smooth,
                        help="One Euro smoothing of vertices and joints along a track (less jitter, some lag)")
+    model.add_argument("--smooth-min-cutoff", type=_positive(float), default=DEFAULTS.smooth_min_cutoff, metavar="HZ",
+                       help=f"--smooth: cutoff at rest, lower is steadier and later ({DEFAULTS.smooth_min_cutoff:g})")
+    model.add_argument("--smooth-beta", type=_number, default=DEFAULTS.smooth_beta, metavar="S_PER_M",
+                       help=f"--smooth: how fast the cutoff rises with speed, higher lags less ({DEFAULTS.smooth_beta:g})")
     model.add_argument("--backend", choices=BACKENDS, default="auto",
                        help="denoiser backend: auto picks the fastest available (onnx on CPU, tensorrt then "
                             "compile on CUDA); one that cannot load falls back to eager")
@@ -264,8 +283,9 @@ def live_options(args: argparse.Namespace, source: Source) -> LiveOptions:
         static_image_mode=source.independent, fov_deg=args.fov, focal_px=args.focal, steps=args.steps,
         warm_steps=args.warm_steps, hypotheses=args.hypotheses or DEFAULTS.hypotheses,
         photo_hypotheses=args.hypotheses or DEFAULTS.photo_hypotheses, photo_mirror=not args.no_mirror,
-        dat=not args.no_dat, warm_start=not args.no_warm_start,
-        jump_threshold=args.jump_threshold, smooth=args.smooth, weights=args.weights, backend=args.backend,
+        stream_mirror=not args.no_mirror, dat=not args.no_dat, warm_start=args.warm_start, fixed_noise=args.fixed_noise,
+        jump_threshold=args.jump_threshold, smooth=args.smooth, smooth_min_cutoff=args.smooth_min_cutoff,
+        smooth_beta=args.smooth_beta, weights=args.weights, backend=args.backend,
         device=args.device, fps=args.fps or DEFAULTS.fps, process_width=args.process_width, warmup=not args.no_warmup,
         torch_threads=args.threads or DEFAULTS.torch_threads,
     )

@@ -349,6 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lift-stride", type=int, default=1, help="evaluate every K-th lifting sample")
     parser.add_argument("--lift-naive", action="store_true",
                         help="take Human3.6M's joints as COCO's namesakes instead of mapping the definitions")
+    parser.add_argument("--track", help="real motion with exact 2D, as sequences (h36m_lift_seq's gt.npz format): "
+                        "the stream's settings (models.stream.StreamSettings) frame by frame, beside the photo setting")
+    parser.add_argument("--track-subjects", help="comma-separated subjects to run (default: all), e.g. S1,S5,S6,S7")
+    parser.add_argument("--track-limit", type=int, help="at most this many sequences, spread over the set")
+    parser.add_argument("--track-detector", action="store_true",
+                        help="detector-like 2D instead of exact (models.evaluate_track.DetectorNoise)")
+    parser.add_argument("--track-photo-stride", type=int, default=5, help="the photo setting on every K-th frame (5)")
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--steps", type=int, default=PHOTO_STEPS, help=f"DDIM steps from noise ({PHOTO_STEPS})")
     parser.add_argument("--hypotheses", type=int, default=PHOTO_HYPOTHESES,
@@ -380,6 +387,17 @@ def main(argv: list[str] | None = None) -> int:
             results["lift"] = lift_section(model, judge, args.lift, variants, stride=args.lift_stride,
                                            naive=args.lift_naive)
             print("## Real poses from exact 2D (lifting)\n" + json.dumps(results["lift"], indent=1))
+        if args.track:
+            from models.evaluate_track import DetectorNoise, ablation_rows, track_section, track_table
+            from models.stream import StreamSettings
+
+            rows = ablation_rows(StreamSettings()) if args.ablation else {"stream": StreamSettings()}
+            subjects = tuple(args.track_subjects.split(",")) if args.track_subjects else None
+            results["track"] = track_section(model, judge, args.track, rows, main_variant,
+                                             photo_stride=args.track_photo_stride, subjects=subjects,
+                                             limit=args.track_limit,
+                                             detector=DetectorNoise() if args.track_detector else None)
+            print("## Tracking real motion\n" + track_table(results["track"]))
         for real in args.real:
             results.setdefault("real", {})[real] = real_section(model, judge, real, mediapipe_variants)
             print(f"## Real set {real}\n" + json.dumps(results["real"][real], indent=1))

@@ -159,7 +159,7 @@ def smooth_track(track: SkeletonTrack, min_cutoff: float = SMOOTH["min_cutoff"],
     position over time, restarting after each frame without a person. Returns a new track."""
     from scipy.spatial.transform import Rotation
 
-    from realtime.temporal import OneEuroFilter
+    from models.stream import OneEuroFilter
 
     q = quaternions(track.rotations)
     rot_filter, pos_filter = OneEuroFilter(min_cutoff, beta), OneEuroFilter(min_cutoff, beta)

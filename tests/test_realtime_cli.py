@@ -68,7 +68,7 @@ def test_missing_weights_is_one_line(tmp_path):
 
 def test_end_to_end_on_real_video(shared_dir, tmp_path, untrained_weights):
     video = shared_dir / "data" / "videos" / "taiji.mp4"
-    result = run_live("--video", str(video), "--every-frame", "--no-display", "--max-frames", "4", "--steps", "3", "--warm-steps", "1",
+    result = run_live("--video", str(video), "--every-frame", "--no-display", "--max-frames", "4", "--steps", "3", "--warm-steps", "1", "--warm-start",
                       "--weights", str(untrained_weights), "--record", str(tmp_path / "run.mp4"),
                       "--export", str(tmp_path / "run.npz"), "--export-glb", str(tmp_path / "run.glb"),
                       "--save-meshes", str(tmp_path / "meshes"), timeout=300)  # includes the skeleton fit
