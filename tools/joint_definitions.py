@@ -1,6 +1,6 @@
 """Human3.6M-17 joint definitions: segment-ratio table, calibration and the definition floor.
 
-    python scripts/joint_definitions.py [--fit] [--old-regressors FILE]
+    python tools/joint_definitions.py [--fit] [--old-regressors FILE]
 
 Prints, as fractions of the leg: each Human3.6M subject's median segment ratios (``h36m_lift``),
 anny's with our regressor (200 sampled shapes, rest pose; 5th / 50th / 95th percentile) and

@@ -1,4 +1,4 @@
-"""Many videos on Ray: ``python -m realtime.batch VIDEOS_DIR OUT_DIR``.
+"""Many videos on Ray: ``python -m realtime.batch VIDEOS_DIR OUT_DIR`` (``hmdiff-batch``; arguments: ``realtime.batch.cli``).
 
 Every video of ``VIDEOS_DIR`` (``*.mp4 *.mov *.avi *.mkv *.webm *.m4v``, in name order) is
 processed frame-exact (every frame, no pacing) through the same per-frame recovery as
@@ -18,7 +18,6 @@ is reported in one line and the others are completed; the exit code is then 1.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -141,8 +140,7 @@ def _process_video(video: Path, folder: Path, options: BatchOptions, live_factor
             shutil.rmtree(leftover, ignore_errors=True)
         name = folder.name
         live = live_factory()
-        body = skeleton_export.anny_body()
-        outputs = Outputs(body.faces.cpu().numpy(), body.num_vertices, source.fps,
+        outputs = Outputs(live.faces, live.num_vertices, source.fps,
                           record=folder / f"{name}.mp4" if options.overlay else None, export=folder / f"{name}.npz",
                           export_bvh=folder / f"{name}.bvh", export_glb=folder / f"{name}.glb", skinned_glb=True,
                           smooth_skeleton=options.smooth_skeleton)
@@ -158,11 +156,7 @@ def _process_video(video: Path, folder: Path, options: BatchOptions, live_factor
         if options.overlay:
             from realtime.overlay import draw_overlay as draw
         for frame in source.frames():
-            record = FrameRecord(frame)
-            for stage_name, stage in live.stages():
-                t0 = time.perf_counter()
-                stage(record)
-                record.stage_ms[stage_name] = (time.perf_counter() - t0) * 1e3
+            record = live.process_record(FrameRecord(frame))
             if draw is not None:
                 record.overlay = draw(record, [f"{name}  frame {frame.index}"])
             outputs.write(record)
@@ -189,22 +183,17 @@ class VideoWorker:
     """One Ray worker: loads the model once, then processes videos one after another."""
 
     def __init__(self, options: BatchOptions) -> None:
-        import torch
+        from realtime.live import LiveOptions, load_model
 
-        from models.hmdiff import load_hmdiff
-        from realtime.live import LiveOptions
-
-        torch.set_num_threads(1)  # one worker per core: torch must not take the other cores
         logging.basicConfig(level=logging.WARNING)
         self.options = options
         self.error: str | None = None  # why the model could not be loaded: every video fails with it
         changes = {k: v for k, v in (("steps", options.steps), ("warm_steps", options.warm_steps),
                                      ("process_width", options.process_width)) if v is not None}
         self.live_options = LiveOptions(weights=Path(options.weights) if options.weights else None, warmup=False,
-                                        **changes)
+                                        torch_threads=1, **changes)  # one worker per core: torch keeps to one
         try:
-            self.model = load_hmdiff(self.live_options.weights, device="cpu")
-            self.model.use_backend(self.live_options.backend)
+            self.model = load_model(self.live_options)
         except Exception as err:  # noqa: BLE001 - reported per video, in one line
             self.error = _one_line(err)
 
@@ -336,43 +325,3 @@ def run_batch(videos_dir: Path, out_dir: Path, options: BatchOptions, workers: i
         return 1 if failed else 0
     finally:
         ray.shutdown()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m realtime.batch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("videos_dir", type=Path, metavar="VIDEOS_DIR")
-    parser.add_argument("out_dir", type=Path, metavar="OUT_DIR")
-    parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU core; on a cluster, its CPUs)")
-    parser.add_argument("--address", help="an existing Ray cluster (e.g. auto or ray://head:10001); default: local")
-    parser.add_argument("--overlay", action="store_true", help="also write each video's overlay as <name>.mp4")
-    parser.add_argument("--smooth-skeleton", action="store_true", help="One Euro smoothing of the exported rotations")
-    parser.add_argument("--weights", type=Path, help="HMDiff checkpoint (default: the shipped weights)")
-    parser.add_argument("--steps", type=int, help="DDIM steps of a cold start")
-    parser.add_argument("--warm-steps", type=int, help="DDIM steps of a warm-started frame")
-    parser.add_argument("--process-width", type=int, help="resize frames to this width (default: run_live's)")
-    parser.add_argument("--max-frames", type=int, help="stop each video after this many frames")
-    args = parser.parse_args(argv)
-    for flag in ("workers", "steps", "warm_steps", "process_width", "max_frames"):
-        value = getattr(args, flag)
-        if value is not None and value <= 0:
-            parser.error(f"--{flag.replace('_', '-')} must be positive, got {value}")
-    if args.weights is not None and not args.weights.is_file():
-        parser.error(f"--weights: no such file: {args.weights}")
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    options = BatchOptions(weights=str(args.weights) if args.weights else None, steps=args.steps,
-                           warm_steps=args.warm_steps, process_width=args.process_width, overlay=args.overlay,
-                           smooth_skeleton=args.smooth_skeleton, max_frames=args.max_frames)
-    try:
-        return run_batch(args.videos_dir, args.out_dir, options, args.workers, args.address)
-    except BatchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: finished videos are kept (done.json); run again to resume", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    from realtime.batch import main as _main  # Ray ships the workers' classes by reference to realtime.batch
-
-    sys.exit(_main())

@@ -1,4 +1,4 @@
-"""Benchmark of the alignment energy + gradient: ``python -m kernels.bench [--device cpu|cuda] [--quick]``.
+"""Benchmark of the alignment energy + gradient: ``python -m bench.kernels [--device cpu|cuda] [--quick]``.
 
 Prints a markdown table of median milliseconds per call (value and dE/dP together) for the
 float32 torch reference (autograd gradient), ``torch.compile`` of it, and the kernel of the

@@ -1,4 +1,4 @@
-"""Per-frame recovery latency per backend: ``python -m models.bench_recover [--backends …]``.
+"""Per-frame recovery latency per backend: ``python -m bench.recover [--backends …]``.
 
 Prints a table of median / p95 ms for batch 1 on the shipped weights, one column per denoiser
 backend (``models/hmdiff/backends.py``) on ``--device``: one denoiser call, cold starts (5 DDIM

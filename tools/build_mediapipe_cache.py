@@ -1,10 +1,10 @@
 """Run MediaPipe on a rendered synthetic set and cache what it saw, for training on its real mistakes.
 
-    python scripts/build_mediapipe_cache.py RENDERED_DIR [--out RENDERED_DIR/mediapipe.npz]
+    python tools/build_mediapipe_cache.py RENDERED_DIR [--out RENDERED_DIR/mediapipe.npz]
 
 For each rendered frame (``python -m models.synth --render``): MediaPipe Pose (static image mode)
 landmarks mapped to COCO-17 (2D pixels and visibility) and its world landmarks (hip-centred
-metres) of the same joints, or ``found = False``. ``models.training_data.SyntheticBatches`` with
+metres) of the same joints, or ``found = False``. ``models.train.data.SyntheticBatches`` with
 ``mediapipe=FILE`` builds those samples' priors from them instead of simulated corruption.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.body.joints import MEDIAPIPE_TO_COCO17  # noqa: E402
+from models.skeletons import MEDIAPIPE_TO_COCO17  # noqa: E402
 from models.landmarks import PoseDetector  # noqa: E402
 from models.synth.dataset import load_dataset  # noqa: E402
 

@@ -19,13 +19,10 @@ another output, one whose folder cannot be written, and one with a ``.parts`` fo
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import shutil
 import struct
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -37,7 +34,10 @@ import numpy as np
 from realtime.mp4mux import avi_to_mp4
 from realtime.record import FrameRecord
 from realtime.signals import deferred
-from realtime.targets import OutputError, finish_hint, parts_folder
+from realtime.parts import (FLUSH_ROWS, FLUSH_S, MANIFEST, Parts, PartsWriter, part_files,  # noqa: F401 - FLUSH_*: part of this API
+                            start_folder, write_json)
+from realtime.parts import finish as finish_parts
+from realtime.targets import OutputError, parts_folder  # noqa: F401 - parts_folder: part of this API
 
 __all__ = ["Outputs", "OutputError", "VideoRecorder", "MeshSaver", "NpzExporter", "GlbExporter", "finish",
            "letterbox", "parts_folder"]
@@ -46,74 +46,9 @@ log = logging.getLogger(__name__)
 
 CAMERA_TO_GLTF = np.array([1.0, -1.0, -1.0], np.float32)  # x right, y down, z fwd → glTF y up
 COPY_CHUNK = 1 << 22
-MANIFEST = "manifest.json"
-FLUSH_ROWS = 30  # a part file every this many frames ...
-FLUSH_S = 1.0  # ... or this many seconds, whichever comes first
 
 
 # -- the parts folder -----------------------------------------------------------------------
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
-def _start_folder(target: Path, manifest: dict) -> Path:
-    """Create ``target``'s ``.parts`` folder with its manifest (fails if one exists)."""
-    folder = parts_folder(target)
-    try:
-        folder.mkdir()
-    except FileExistsError:
-        raise OutputError(f"{folder} already exists (a run that was killed left it: finish it with "
-                          f"python -m realtime.outputs {folder}, or remove it)") from None
-    except OSError as err:
-        raise OutputError(f"cannot create {folder}: {err.strerror or err}") from None
-    _write_json(folder / MANIFEST, {"format": 1, "target": target.name, **manifest})
-    return folder
-
-
-def _part_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("part_*.npz"))
-
-
-class _Parts:
-    """Rows of named fixed-shape arrays, flushed as numbered part files: each a complete .npz
-    written under a temporary name and renamed, so a killed run leaves only whole parts."""
-
-    def __init__(self, folder: Path, fields: dict[str, tuple[str, tuple[int, ...]]],
-                 flush_rows: int = FLUSH_ROWS, flush_s: float = FLUSH_S) -> None:
-        self.folder, self.flush_rows, self.flush_s = folder, flush_rows, flush_s
-        self.fields = {k: (np.dtype(dtype), tuple(shape)) for k, (dtype, shape) in fields.items()}
-        self._buffer: dict[str, list[np.ndarray]] = {k: [] for k in fields}
-        self._buffered = 0
-        self._flushed_at = time.monotonic()
-        self.rows = 0
-        self.parts = 0
-
-    def append(self, row: dict[str, object]) -> None:
-        for key, (dtype, shape) in self.fields.items():
-            self._buffer[key].append(np.array(np.broadcast_to(np.asarray(row[key], dtype), shape)))
-        self.rows += 1
-        self._buffered += 1
-        if self._buffered >= self.flush_rows or time.monotonic() - self._flushed_at >= self.flush_s:
-            self.flush()
-
-    def flush(self) -> None:
-        self._flushed_at = time.monotonic()
-        if not self._buffered:
-            return
-        arrays = {k: np.stack(v) for k, v in self._buffer.items()}
-        name = f"part_{self.parts:06d}.npz"
-        tmp = self.folder / (name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, self.folder / name)
-        self.parts += 1
-        for rows in self._buffer.values():
-            rows.clear()
-        self._buffered = 0
 
 
 def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> dict:
@@ -121,7 +56,7 @@ def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> dict:
 
 
 def _finish_npz(folder: Path, manifest: dict, dst: Path) -> int | None:
-    parts = _part_files(folder)
+    parts = part_files(folder)
     fields = [(key, np.dtype(dtype), tuple(shape)) for key, dtype, shape in manifest["fields"]]
     counts = []
     for part in parts:
@@ -150,7 +85,7 @@ def _finish_mp4(folder: Path, manifest: dict, dst: Path) -> int | None:
 
 
 def _finish_glb(folder: Path, manifest: dict, dst: Path) -> int | None:
-    parts = _part_files(folder)
+    parts = part_files(folder)
     metas, camera = [], None
     for part in parts:
         with np.load(part) as data:
@@ -181,52 +116,8 @@ FINISHERS: dict[str, Callable[[Path, dict, Path], int | None]] = {
 
 
 def finish(folder: Path) -> tuple[Path, int | None]:
-    """Turn a ``.parts`` folder into its output (beside it) and remove the folder.
-
-    Returns the output's path and its frame count, None when there was no frame to write (the
-    output is then left as it was). On failure the folder is kept and :class:`OutputError` says
-    why; the temporary file is always removed.
-    """
-    folder = Path(folder)
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-        finisher = FINISHERS[manifest["kind"]]
-    except (OSError, ValueError, KeyError) as err:
-        raise OutputError(f"{folder} is not an output's .parts folder ({type(err).__name__}: {err})") from None
-    target = folder.parent / manifest["target"]
-    partial = folder / f"finishing{target.suffix}"
-    try:
-        frames = finisher(folder, manifest, partial)
-        if frames is not None:
-            os.replace(partial, target)
-    except Exception as err:  # noqa: BLE001 - one line; the parts stay
-        raise OutputError(f"{target} not written ({type(err).__name__}: {err}); {finish_hint(folder)}") from None
-    finally:
-        partial.unlink(missing_ok=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    return target, frames
-
-
-class _PartsWriter:
-    """Base of the outputs written through a ``.parts`` folder: ``close`` finishes it."""
-
-    path: Path
-    folder: Path | None = None
-
-    def close(self) -> None:
-        self._flush()
-        if self.folder is None:
-            return
-        folder, self.folder = self.folder, None
-        target, frames = finish(folder)
-        if frames is None and not target.exists():
-            log.warning("%s not written: this run had nothing to write in it", target)
-        elif frames is None:
-            log.warning("%s not written: this run had nothing to write in it (the file there is an earlier "
-                        "run's)", target)
-
-    def _flush(self) -> None:
-        """Write out what is buffered (subclasses)."""
+    """Turn a ``.parts`` folder of any kind into its output (:func:`realtime.parts.finish`)."""
+    return finish_parts(folder, FINISHERS)
 
 
 # -- the writers ----------------------------------------------------------------------------
@@ -243,7 +134,7 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-class VideoRecorder(_PartsWriter):
+class VideoRecorder(PartsWriter):
     """The overlay as an mp4 (mp4v) at the source's frame rate, sized by the first frame.
 
     Frames are repeated to fill the source ticks a slow live run skipped, so the video plays in
@@ -253,9 +144,11 @@ class VideoRecorder(_PartsWriter):
     copied into the MP4 at the end (``realtime.mp4mux``, no re-encoding).
     """
 
+    finishers = {"mp4": _finish_mp4}
+
     def __init__(self, path: Path, fps: float) -> None:
         self.path, self.fps = path, fps
-        self.folder = _start_folder(path, {"kind": "mp4", "fps": fps})
+        self.folder = start_folder(path, {"kind": "mp4", "fps": fps})
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._ticks = -1
@@ -339,7 +232,7 @@ NPZ_FIELDS = {
 }
 
 
-class NpzExporter(_PartsWriter):
+class NpzExporter(PartsWriter):
     """Per-frame arrays of the whole run in one .npz (all frames, with or without a person).
 
     Keys: ``vertices`` (T, V, 3) float16 (NaN without a person), ``joints`` (T, 17, 3),
@@ -349,14 +242,16 @@ class NpzExporter(_PartsWriter):
     While the run goes: ``X.parts/part_*.npz`` with the same keys (but ``faces``: ``faces.npy``).
     """
 
+    finishers = {"npz": _finish_npz}
+
     def __init__(self, path: Path, faces: np.ndarray, num_vertices: int) -> None:
         self.path = path
         fields = {k: (dtype, tuple(num_vertices if d == "V" else d for d in shape))
                   for k, (dtype, shape, _) in NPZ_FIELDS.items()}
         fields = {"frame_index": fields.pop("frame_index"), **fields}  # counted first by finish()
-        self.folder = _start_folder(path, {"kind": "npz", "fields": [[k, d, list(s)] for k, (d, s) in fields.items()]})
+        self.folder = start_folder(path, {"kind": "npz", "fields": [[k, d, list(s)] for k, (d, s) in fields.items()]})
         np.save(self.folder / "faces.npy", np.asarray(faces, np.int32))
-        self._parts = _Parts(self.folder, fields)
+        self._parts = Parts(self.folder, fields)
         self._missing = {k: fill for k, (_, _, fill) in NPZ_FIELDS.items()}
         self._t0: float | None = None
 
@@ -380,7 +275,7 @@ class NpzExporter(_PartsWriter):
             self._parts.flush()
 
 
-class GlbExporter(_PartsWriter):
+class GlbExporter(PartsWriter):
     """An animated glTF 2.0 binary (.glb) of the run: one mesh node per frame with a person,
     shown only during its frame by a STEP scale animation (0 → 1 → 0). Opens in Blender and
     three.js; a perspective camera at the origin reproduces the video's viewpoint.
@@ -388,12 +283,14 @@ class GlbExporter(_PartsWriter):
     A run with frames but no mesh gives a .glb with the camera only.
     """
 
+    finishers = {"glb": _finish_glb}
+
     def __init__(self, path: Path, faces: np.ndarray, num_vertices: int, fps: float) -> None:
         self.path, self.num_vertices, self.fps = path, num_vertices, fps
-        self.folder = _start_folder(path, {"kind": "glb", "fps": fps, "num_vertices": num_vertices})
+        self.folder = start_folder(path, {"kind": "glb", "fps": fps, "num_vertices": num_vertices})
         np.save(self.folder / "faces.npy", np.asarray(faces, np.int64))
         # meta: start, end, frame index, min xyz, max xyz; camera: (yfov, aspect)
-        self._parts = _Parts(self.folder, {"positions": ("<f4", (num_vertices, 3)), "meta": ("<f8", (9,)),
+        self._parts = Parts(self.folder, {"positions": ("<f4", (num_vertices, 3)), "meta": ("<f8", (9,)),
                                            "camera": ("<f8", (2,))})
         self._pending: dict | None = None  # the last mesh frame, waiting for its end
         self._t0: float | None = None
@@ -410,7 +307,7 @@ class GlbExporter(_PartsWriter):
         now = record.frame.media_time - self._t0
         if not self._first_camera:  # the camera of a run without a mesh: its first frame's
             self._first_camera = True
-            _write_json(self.folder / MANIFEST, {**json.loads((self.folder / MANIFEST).read_text()),
+            write_json(self.folder / MANIFEST, {**json.loads((self.folder / MANIFEST).read_text()),
                                                  "camera": _camera(record)})
         self._end_pending(now)
         if record.mesh is None:
@@ -584,25 +481,3 @@ class Outputs:
             raise interrupt
         if failures:
             raise OutputError("could not finalise outputs: " + "; ".join(failures))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m realtime.outputs X.parts ...``: finish the outputs a killed run left."""
-    parser = argparse.ArgumentParser(prog="python -m realtime.outputs",
-                                     description="Finish the outputs a killed run left in .parts folders.")
-    parser.add_argument("folders", nargs="+", type=Path, metavar="X.parts")
-    args = parser.parse_args(argv)
-    status = 0
-    for folder in args.folders:
-        try:
-            target, frames = finish(folder)
-        except OutputError as err:
-            print(f"error: {err}", file=sys.stderr)
-            status = 1
-            continue
-        print(f"{folder}: no frame to write" if frames is None else f"wrote {target} ({frames} frames)")
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

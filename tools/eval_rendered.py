@@ -1,4 +1,4 @@
-"""The live pipeline judged on rendered sequences: ``python -m realtime.eval_rendered --data DIR``.
+"""The live pipeline judged on rendered sequences: ``python -m tools.eval_rendered --data DIR``.
 
 DIR is a rendered sequence set (``python -m models.synth --kind sequence --split test --render``).
 Each sequence's frames go through the same threads and stages as ``run_live.py`` (image source,
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +20,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.body import load_body_model
-from models.body.joints import regressor
-from models.metrics import accel_error, mpjpe, pa_mpjpe
-from models.synth.dataset import load_dataset
-from realtime.live import LiveRecovery, load_model
-from realtime.options import DEFAULTS, LiveOptions
-from realtime.pipeline import Pipeline
-from realtime.sources import ImageFolderSource
+if __package__ in (None, ""):  # run as a script: the repository on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.body import load_body_model  # noqa: E402
+from models.body.joints import regressor  # noqa: E402
+from models.metrics import accel_error, mpjpe, pa_mpjpe  # noqa: E402
+from models.synth.dataset import load_dataset  # noqa: E402
+from realtime.live import LiveRecovery, load_model  # noqa: E402
+from realtime.options import DEFAULTS, LiveOptions  # noqa: E402
+from realtime.pipeline import Pipeline  # noqa: E402
+from realtime.sources import ImageFolderSource  # noqa: E402
 
 COLD_STEPS = 10  # the cold-start reference of this evaluation (every frame from noise)
 

@@ -4,7 +4,7 @@ Runs under Blender's Python module (``bpy``, Python 3.11 wheels on PyPI), kept o
 product's environment::
 
     python3.11 -m venv /tmp/bpyenv && /tmp/bpyenv/bin/pip install bpy==4.2.23
-    /tmp/bpyenv/bin/python scripts/blender_check.py run.bvh run.glb --fps 24 --frames 0 10 20 --out heads.json
+    /tmp/bpyenv/bin/python tools/blender_check.py run.bvh run.glb --fps 24 --frames 0 10 20 --out heads.json
 
 Output: ``{"bvh": {frame: {bone: [x, y, z]}}, "glb": {...}, "glb_mesh": {frame: [[x, y, z], ...]}}``
 (bone heads, and every ~50th vertex of the skinned mesh) in the files' own scene axes (Y up,

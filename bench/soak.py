@@ -1,7 +1,7 @@
 """Soak benchmark: run_live.py headless for a long time, its memory (RSS) sampled over time.
 
-    python -m realtime.soak --minutes 30                  # the synthetic source, every frame
-    python -m realtime.soak --minutes 10 -- --hypotheses 4 --record /tmp/soak.mp4
+    python -m bench.soak --minutes 30                  # the synthetic source, every frame
+    python -m bench.soak --minutes 10 -- --hypotheses 4 --record /tmp/soak.mp4
 
 run_live.py runs as a child process (exactly what a user runs) with ``--export`` into a scratch
 folder; every ``--sample-s`` seconds the child's RSS and the frames its export has flushed so far

@@ -28,7 +28,7 @@ class Batch:
 
 
 class MediaPipeDetections:
-    """MediaPipe's output cached on a rendered set (``scripts/build_mediapipe_cache.py``)."""
+    """MediaPipe's output cached on a rendered set (``tools/build_mediapipe_cache.py``)."""
 
     def __init__(self, path: str, num_samples: int) -> None:
         with np.load(path) as data:

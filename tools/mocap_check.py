@@ -1,6 +1,6 @@
 """Check the mocap retargeting by number and by eye.
 
-    python scripts/mocap_check.py [--png out/mocap_check.png] [--frames 13_30:200,02_05:300] [--clips 05_02,...]
+    python tools/mocap_check.py [--png out/mocap_check.png] [--frames 13_30:200,02_05:300] [--clips 05_02,...]
 
 Prints, per checked segment, the angle between the retargeted anny segment (forward kinematics
 of the cached poses) and the BVH segment over the kept frames of every clip (median / p95 / max;

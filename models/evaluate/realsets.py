@@ -5,10 +5,10 @@ DIR), ``S`` (N, 17, 3) 3D joints in the camera frame (metres, Human3.6M-17 order
 focal lengths and ``c`` (N, 2) principal point in pixels. Any set in this format can be judged with
 ``python -m models.evaluate --real DIR``.
 
-``python -m models.realsets h36m SRC OUT`` converts ``../shared/data/real/h36m`` (mmpose's test
+``python tools/convert_realset.py h36m SRC OUT`` converts ``../shared/data/real/h36m`` (mmpose's test
 frames: ``test_h36m_body3d.npz`` + ``cameras.pkl``) into it.
 
-``python -m models.realsets synthetic-lift SRC OUT`` writes a synthetic set (``python -m models.synth``)
+``python tools/convert_realset.py synthetic-lift SRC OUT`` writes a synthetic set (``python -m models.synth``)
 as a lifting set in ``h36m_lift``'s format (``gt.npz``: ``S``, exact ``kp2d``, ``f``, ``c``,
 ``img_wh``, ``subject`` "anny", ``action`` the pose's category), so that ``python -m models.evaluate
 --lift OUT`` judges lifting on our own bodies exactly as on Human3.6M's: the control that tells the
@@ -16,9 +16,7 @@ network's own error from what real people add.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +80,7 @@ def lift_set_from_synthetic(src: str | Path, out: str | Path) -> int:
     Human3.6M-17 joints and those joints' exact projections. Returns the number of poses."""
     import torch
 
-    from models.synth.camera import project
+    from models.camera import project
     from models.synth.dataset import load_dataset, load_index
 
     data, names = load_dataset(src), load_index(src)["categories"]
@@ -97,26 +95,3 @@ def lift_set_from_synthetic(src: str | Path, out: str | Path) -> int:
              action=np.array([names[c] for c in np.asarray(data["category"])]),
              camera=np.full(n, "synthetic"), frame=np.arange(n))
     return n
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Convert an evaluation set to the generic format (h36m: real "
-                                                 "frames for --real; synthetic-lift: a synthetic set for --lift)")
-    parser.add_argument("kind", choices=["h36m", "synthetic-lift"])
-    parser.add_argument("src")
-    parser.add_argument("out")
-    args = parser.parse_args(argv)
-    try:
-        if args.kind == "synthetic-lift":
-            n = lift_set_from_synthetic(args.src, args.out)
-        else:
-            n = len(convert_h36m(args.src, args.out).imgname)
-    except (OSError, KeyError, ValueError) as err:
-        print(f"error: cannot convert {args.src}: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {n} {'poses' if args.kind == 'synthetic-lift' else 'frames'} to {args.out}/gt.npz")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Upsampling error and speed of the coarse anny mesh on held-out bodies.
 
-``python -m models.body.bench_upsampler [--num-vertices 128 256 512] [--bodies 256]``: vertex error
+``python -m bench.upsampler [--num-vertices 128 256 512] [--bodies 256]``: vertex error
 on random poses and shapes, and on CMU mocap poses of the test split; on the latter also the error
 of the Human3.6M-17 joints regressed from the upsampled mesh (all, and the knees), which sit deep
 in the mesh and weigh its small errors. Coarse meshes without a stored file are built in memory
@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from models.body.base import load_body_model
+from models.body.factory import load_body_model
 from models.body.coarse import CoarseMesh, build_coarse_mesh, coarse_path, load_coarse_mesh
 from models.body.joints import H36M17, regressor
 from models.body.linear_fit import mocap_anny_bodies, random_anny_bodies
