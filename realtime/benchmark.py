@@ -26,14 +26,13 @@ from typing import Sequence
 
 import numpy as np
 
-from models.body.joints import MEDIAPIPE_TO_COCO17
+from models.skeletons import COCO17_HIPS, COCO17_LIMBS, MEDIAPIPE_TO_COCO17
 from models.metrics import jitter_mm
 from realtime.pipeline import Pipeline, RunSummary, Sink, Stage
 from realtime.record import FrameRecord
 from realtime.sources import Source
 
 FIRST_FRAMES = 30  # the first second at 30 frames/s
-HIPS, LIMBS = [11, 12], list(range(5, 17))  # COCO-17: the hips (root) and the 12 limb joints
 WAITS = "waits"  # a frame's latency outside every stage: queues and thread hand-offs
 
 
@@ -113,8 +112,8 @@ class Collector:
             zeros = np.zeros((17, 3), np.float32)
             mesh = np.stack([frames.get(i, (zeros, zeros))[0] for i in range(first, last + 1)])
             world = np.stack([frames.get(i, (zeros, zeros))[1] for i in range(first, last + 1)])
-            stream.append(jitter_mm(mesh, HIPS, LIMBS, valid))
-            mediapipe.append(jitter_mm(world, HIPS, LIMBS, valid))
+            stream.append(jitter_mm(mesh, list(COCO17_HIPS), COCO17_LIMBS, valid))
+            mediapipe.append(jitter_mm(world, list(COCO17_HIPS), COCO17_LIMBS, valid))
         if not stream or not sum(len(s) for s in stream):
             return {"frames": 0, "stream_mm": None, "mediapipe_world_mm": None, "ratio": None}
         ours, theirs = float(np.concatenate(stream).mean()), float(np.concatenate(mediapipe).mean())

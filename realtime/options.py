@@ -1,17 +1,22 @@
 """Every runtime default of the live product in one dataclass (light: no torch, no MediaPipe).
 
-``run_live.py`` fills :class:`LiveOptions` from its arguments (its defaults are read from here),
+``run_live.py`` fills :class:`LiveOptions` from its arguments (their defaults and help are read from here),
 :class:`realtime.live.LiveRecovery` and the stages take it, and the evaluation and benchmark tools
 start from :data:`DEFAULTS`; no other module of ``realtime/`` repeats these numbers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from models.stream import SmoothingSettings, StreamSettings
 
 STREAM = StreamSettings()  # the stream's shipped settings
+
+
+def _opt(default, help: str):
+    """A field with its command-line help (``{default}``: its default; ``{name}``: another field's)."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
@@ -27,43 +32,56 @@ class LiveOptions:
     scene_cut_correlation: float = 0.6  # grey-histogram correlation below which a video cuts
 
     # Camera: the source's own focal length when it knows it, else ``focal_px``, else ``fov_deg``.
-    fov_deg: float = 60.0
-    focal_px: float | None = None
+    fov_deg: float = _opt(60.0, "horizontal field of view, degrees ({default:g})")
+    focal_px: float | None = _opt(None, "focal length in source pixels (overrides --fov)")
 
     # Recovery (HMDiff). A stream's settings default to ``models.stream.StreamSettings`` (their one
     # home, shared with ``models.evaluate --track``); the reasons are given there and in BENCHMARKS.md.
-    steps: int = STREAM.steps  # DDIM steps of a frame that starts from noise (photos and the stream)
-    warm_steps: int = STREAM.warm_steps  # DDIM steps of a warm-started frame (``warm_start``)
-    hypotheses: int = STREAM.hypotheses  # samples per stream frame; their mean is the mesh
+    steps: int = _opt(STREAM.steps, "DDIM steps from noise, cold start ({default})")  # 2 beat 5 on real poses
+    warm_steps: int = _opt(STREAM.warm_steps, "DDIM steps of a warm-started frame (--warm-start), from the re-noised "
+                                              "previous mesh ({default})")
+    hypotheses: int = _opt(STREAM.hypotheses, "samples per frame, their mean is the mesh (a stream {default}, photos "
+                                              "{photo_hypotheses})")
     photo_hypotheses: int = 8  # samples averaged per photo (static_image_mode): their mean is the more
     # accurate mesh (BENCHMARKS.md), and a photo has no frame budget
-    photo_mirror: bool = True  # half of a photo's samples see the mirrored image (mirrored back):
+    photo_mirror: bool = _opt(True, "no test-time mirroring (by default half of a cold frame's samples, a photo's "
+                                    "or a stream frame's, see the mirrored image)")  # half of a photo's samples see the mirrored image (mirrored back):
     # cancels the network's left/right biases at no extra cost (BENCHMARKS.md, v5)
     stream_mirror: bool = STREAM.mirror  # the same for a stream frame that starts cold (even ``hypotheses``)
-    dat: bool = STREAM.dat  # distribution-alignment guidance toward the 2D/3D prior
-    warm_start: bool = STREAM.warm_start  # start from the previous frame's mesh re-noised, while the track goes on
-    fixed_noise: bool = STREAM.fixed_noise  # the same noise at every frame: the mesh is a deterministic,
-    # steady function of the detector's output instead of a new draw each frame
-    jump_threshold: float = STREAM.jump_threshold  # keypoint move, as a fraction of the box, that restarts the track
-    smooth: bool = STREAM.smooth  # One Euro smoothing of vertices and joints along a track (restarts on cuts, jumps)
-    smooth_min_cutoff: float = STREAM.smoothing.min_cutoff  # its cutoff at rest, Hz (lower: steadier, more lag)
-    smooth_beta: float = STREAM.smoothing.beta  # how fast the cutoff rises with speed, s/m (higher: less lag)
+    dat: bool = _opt(STREAM.dat, "no distribution-alignment guidance")  # guidance toward the 2D/3D prior
+    warm_start: bool = _opt(STREAM.warm_start, "start a stream frame from the previous mesh re-noised instead of "
+                                               "from noise")
+    fixed_noise: bool = _opt(STREAM.fixed_noise, "the same noise at every stream frame: a steady mesh instead of a "
+                                                 "new draw each frame")
+    jump_threshold: float = _opt(STREAM.jump_threshold, "keypoint move, as a fraction of the box, that restarts the "
+                                                        "track ({default:g})")
+    smooth: bool = _opt(STREAM.smooth, "One Euro smoothing of vertices and joints along a track (restarts on cuts "
+                                       "and jumps)")
+    smooth_min_cutoff: float = _opt(STREAM.smoothing.min_cutoff, "--smooth: cutoff at rest, Hz; lower is steadier "
+                                                                  "and later ({default:g})")
+    smooth_beta: float = _opt(STREAM.smoothing.beta, "--smooth: how fast the cutoff rises with speed, s/m; higher "
+                                                     "lags less ({default:g})")
 
     # Model.
-    weights: Path | None = None  # HMDiff checkpoint (None: the shipped weights)
-    backend: str = "auto"  # denoiser backend (models.hmdiff.backends)
+    weights: Path | None = _opt(None, "HMDiff checkpoint (default: the shipped weights)")
+    body_model: str = _opt("anny", "the body model of the weights and of the mesh: anny, smpl or smplx ({default})")
+    model_path: Path | None = _opt(None, "SMPL/SMPL-X model file for --body-model smpl/smplx")
+    backend: str = _opt("auto", "denoiser backend: auto picks the fastest available (onnx on CPU, tensorrt then "
+                                "compile on CUDA); one that cannot load falls back to eager")  # models.hmdiff.backends
     device: str = "cpu"
-    torch_threads: int = 0  # torch's CPU threads; 0: one for a stream (its ops are tiny at batch 1-2
-    # and the pipeline detects the next frame on the other core meanwhile;
+    torch_threads: int = _opt(0, "torch CPU threads (default: 1 for a stream, so that the detector keeps the other "
+                                 "core; torch's own number for photos)")  # 0: one for a stream (its ops are tiny
+    # at batch 1-2 and the pipeline detects the next frame on the other core meanwhile;
     # p95 ratio 1.32-1.43 in 4 runs against 1.25-1.56 with two, BENCHMARKS.md), torch's own for photos
 
     # Sources and playback.
-    fps: float = 30.0  # playback rate of images / synthetic frames; fallback when a video has none
-    process_width: int = 640  # frames are downscaled to this width before anything else
+    fps: float = _opt(30.0, "camera frame rate; playback rate of images/synthetic")  # fallback when a video has none
+    process_width: int = _opt(640, "resize frames to this width ({default})")  # before anything else
 
     # Start-up: run every first call (MediaPipe, Numba, ONNX Runtime, torch) on dummy frames
     # before the first real one, so that the first second of a live run drops no more than the rest.
-    warmup: bool = True
+    warmup: bool = _opt(True, "skip the warm-up (first calls of MediaPipe, the kernels and the denoiser on a dummy "
+                              "frame before the first real one)")
 
     @property
     def frame_hypotheses(self) -> int:
@@ -104,5 +122,23 @@ class LiveOptions:
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The command-line help of field ``name`` (its ``{default}`` and other fields' names filled in)."""
+        values = {f.name: f.default for f in fields(cls)}
+        text = next(f for f in fields(cls) if f.name == name).metadata["help"]
+        return text.format(default=values[name], **values)
+
 
 DEFAULTS = LiveOptions()
+
+
+def steps_problem(options, num_train_steps: int, warm_step: int) -> str | None:
+    """Why ``options.steps`` / ``options.warm_steps`` (a :class:`LiveOptions` or parsed arguments)
+    do not fit a schedule of ``num_train_steps`` whose warm start re-noises to ``warm_step`` (None if they fit)."""
+    if options.steps > num_train_steps:
+        return f"--steps must be at most {num_train_steps} (the diffusion schedule's steps), got {options.steps}"
+    if options.warm_steps > warm_step:
+        return (f"--warm-steps must be at most {warm_step} (a warm start re-noises to step {warm_step}), "
+                f"got {options.warm_steps}")
+    return None

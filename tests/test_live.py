@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_cli_defaults_are_the_options_defaults():
-    import run_live
+    from realtime import app as run_live
 
     args = run_live.build_parser().parse_args([])
     assert (args.steps, args.warm_steps, args.hypotheses) == (DEFAULTS.steps, DEFAULTS.warm_steps, None)
@@ -30,9 +30,23 @@ def test_cli_defaults_are_the_options_defaults():
         DEFAULTS.steps = 3
 
 
+def test_cli_help_is_the_options_help():
+    from realtime import app as run_live
+
+    helps = {a.dest: a.help for a in run_live.build_parser()._actions}
+    flags = {"steps": "steps", "warm_steps": "warm_steps", "hypotheses": "hypotheses", "fov": "fov_deg",
+             "focal": "focal_px", "no_dat": "dat", "no_mirror": "photo_mirror", "warm_start": "warm_start",
+             "fixed_noise": "fixed_noise", "jump_threshold": "jump_threshold", "smooth": "smooth",
+             "smooth_min_cutoff": "smooth_min_cutoff", "smooth_beta": "smooth_beta", "threads": "torch_threads", "no_warmup": "warmup",
+             "weights": "weights", "model_path": "model_path", "backend": "backend", "process_width": "process_width"}
+    for dest, name in flags.items():
+        assert helps[dest] == LiveOptions.help(name), dest
+    assert "(2)" in LiveOptions.help("steps") and "a stream 2, photos 8" in LiveOptions.help("hypotheses")
+
+
 def test_options_follow_the_source():
     """Photos: every image on its own; a video, the camera or the synthetic world: tracking."""
-    import run_live
+    from realtime import app as run_live
     from realtime.sources import ImageFolderSource, SyntheticSource, VideoSource
 
     args = run_live.build_parser().parse_args(["--steps", "7", "--warm-start"])
@@ -64,6 +78,7 @@ def test_options_follow_the_source():
     assert run_live.live_options(args, VideoSource("unused.mp4")).recovery_threads == 2
 
 
+@pytest.mark.slow
 def test_loading_the_model_sets_torchs_threads_for_the_mode(monkeypatch):
     import torch
 
@@ -96,6 +111,7 @@ def static_mediapipe_count(files) -> int:
         detector.close()
 
 
+@pytest.mark.slow
 def test_process_photos_like_static_mediapipe(photos):
     """One call per photo; every photo detected on its own, each mesh a cold start."""
     from realtime.live import LiveRecovery
@@ -112,8 +128,12 @@ def test_process_photos_like_static_mediapipe(photos):
         if r.mesh:
             assert r.vertices.shape == (13718, 3) and r.joints.shape == (17, 3) and r.steps_used == DEFAULTS.steps
             assert np.isfinite(r.vertices).all() and 0.5 < np.median(r.vertices[:, 2]) < 50  # in front of the camera
+            assert r.faces.ndim == 2 and r.faces.shape[1] == 3 and r.faces.max() == len(r.vertices) - 1  # the mesh's own
+        else:
+            assert r.faces is None
 
 
+@pytest.mark.slow
 def test_images_command_finds_as_many_people_as_static_mediapipe(photos, tmp_path):
     """``run_live.py --images`` (the folder source, static mode) against MediaPipe's static mode."""
     result = subprocess.run([sys.executable, "run_live.py", "--images", str(photos[0].parent), "--no-display",

@@ -230,6 +230,7 @@ def test_stage_queue_latest_wins_keeps_end_marker():
     assert q.get() is None
 
 
+@pytest.mark.slow
 def test_long_run_memory_stays_flat(tmp_path):
     """2000 tiny frames through every stage and the spooled outputs: traced memory must not grow."""
     n, marks = 2000, {}

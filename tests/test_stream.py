@@ -1,4 +1,4 @@
-"""The stream's recovery (models.stream) and the tracking evaluation's figures (models.evaluate_track)."""
+"""The stream's recovery (models.stream) and the tracking evaluation's figures (models.evaluate.track)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.evaluate_track import best_lag, lag_curve, load_sequences, motion_scores
+from models.evaluate.track import best_lag, lag_curve, load_sequences, motion_scores
 from models.stream import OneEuroFilter, StreamRecovery, StreamSettings
 
 

@@ -1,6 +1,6 @@
 """How much MediaPipe's 2D keypoints tremble on a real video: ``python tools/detector_jitter.py [VIDEO]``.
 
-The calibration of ``models.evaluate --track --track-detector`` (``models.evaluate_track.DetectorNoise``):
+The calibration of ``models.evaluate --track --track-detector`` (``models.evaluate.track.DetectorNoise``):
 the mean ‖Δ²‖ of the 12 COCO-17 limb keypoints (shoulders to ankles) between consecutive frames, as a
 percentage of the person's 2D height (their vertical extent), with the live product's own detection
 and prior stages (``LiveRecovery``: MediaPipe Pose tracking, 640 px wide). On a slow video (tai chi)
@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--width", type=int, default=640)
     args = parser.parse_args(argv)
-    limbs = keypoints_of(args.video, args.width)[:, 5:17]
+    from models.skeletons import COCO17_LIMBS
+
+    limbs = keypoints_of(args.video, args.width)[:, COCO17_LIMBS]
     height = np.nanmax(limbs[..., 1], 1) - np.nanmin(limbs[..., 1], 1)
     second = np.linalg.norm(limbs[2:] - 2 * limbs[1:-1] + limbs[:-2], axis=-1) / height[1:-1, None]
     print(f"{args.video.name}: {len(limbs)} frames, person {np.nanmedian(height):.0f} px tall; limb keypoints' "

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.body.mirror import COCO17_TWINS, REFLECT_X, mirror_points, vertex_twins
+from models.body.mirror import REFLECT_X, mirror_points, vertex_twins
+from models.skeletons import COCO17_TWINS
 from models.hmdiff.dat import AlignmentGradient, DATConfig, fit_translation
 from models.hmdiff.denoiser import Denoiser, DenoiserConfig
 from models.hmdiff.sampler import Sampler
