@@ -29,8 +29,8 @@ NOISE_SEED = 0  # the seed of a stream's fixed noise (any fixed value: the resul
 class SmoothingSettings:
     """One Euro filter parameters (Casiez et al., CHI 2012); ``min_cutoff`` Hz, ``beta`` s/m."""
 
-    min_cutoff: float = 1.5
-    beta: float = 0.5
+    min_cutoff: float = 2.5
+    beta: float = 2.0
     d_cutoff: float = 1.0
 
 
@@ -46,7 +46,7 @@ class StreamSettings:
     fixed_noise: bool = True  # the same noise at every frame (a deterministic map from prior to mesh)
     mirror: bool = True  # half of a cold frame's samples on the mirrored prior (needs an even number): cancels
     # the network's left/right biases
-    smooth: bool = False  # One Euro smoothing of vertices and joints along the track
+    smooth: bool = True  # One Euro smoothing of vertices and joints along the track
     smoothing: SmoothingSettings = field(default_factory=SmoothingSettings)
     jump_threshold: float = 0.2  # keypoint move, as a fraction of the box, that restarts the track
     min_keypoint_confidence: float = 0.5  # a keypoint counts as seen (jump test) from this confidence
