@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from models.body.joints import MEDIAPIPE_TO_COCO17
+from models.skeletons import MEDIAPIPE_TO_COCO17
 from models.prior import Prior, build_prior
 
 NUM_LANDMARKS = 33

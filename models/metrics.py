@@ -1,6 +1,7 @@
 """Mesh-recovery metrics in millimetres: MPJPE, PA-MPJPE and MPVE."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -53,3 +54,19 @@ def accel_error(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor | None
         return error
     keep = valid[2:] & valid[1:-1] & valid[:-2]
     return error[keep]
+
+
+def second_difference(joints: np.ndarray, root: list[int], keep: list[int]) -> np.ndarray:
+    """Δ² (T−2, K, 3) of the ``keep`` joints of a sequence (T, J, 3) after subtracting the mean of
+    the ``root`` joints at each frame (root-centred: the body's own motion, not its travel)."""
+    centred = (joints - joints[:, root].mean(1, keepdims=True))[:, keep]
+    return centred[2:] - 2 * centred[1:-1] + centred[:-2]
+
+
+def jitter_mm(joints: np.ndarray, root: list[int], keep: list[int], valid: np.ndarray | None = None) -> np.ndarray:
+    """Per-frame jitter, mean ‖Δ²x‖ over the ``keep`` joints in mm/frame² (metres in), for frames
+    t = 1..T−2 whose two neighbours and itself are ``valid`` (T,) (the tremble a viewer sees)."""
+    values = np.linalg.norm(second_difference(joints, root, keep), axis=-1).mean(-1) * 1000
+    if valid is None:
+        return values
+    return values[valid[2:] & valid[1:-1] & valid[:-2]]

@@ -27,6 +27,8 @@ from functools import cached_property
 
 import torch
 
+from models.camera import project
+
 SIGMA_A = 1.5
 SIGMA_B = 4.0
 CROP_MARGIN = 1.25  # crop side / larger side of the confident keypoints' box
@@ -85,8 +87,7 @@ class Prior:
 
     def project_to_heatmap(self, points_cam: torch.Tensor) -> torch.Tensor:
         """Camera-frame points (B, ..., 3) to heatmap pixels (B, ..., 2) (perspective, then crop)."""
-        uv = points_cam[..., :2] / points_cam[..., 2:3] * self._expand(self.focal, points_cam[..., :2])
-        return self.image_to_heatmap(uv + self._expand(self.principal, uv))
+        return self.image_to_heatmap(project(points_cam, self.focal, self.principal))
 
     def bbox_info(self) -> torch.Tensor:
         """CLIFF-style crop descriptor (B, 3): ((cx - c_x)/f, (cy - c_y)/f, side/f)."""
@@ -139,7 +140,7 @@ def crop_box(keypoints: torch.Tensor, confidence: torch.Tensor, image_size: torc
     hi = torch.where(use[..., None], keypoints, -big).amax(1)
     any_used = use.any(1)
     size = image_size.to(keypoints)
-    whole_centre, whole_side = (size - 1) / 2, size.amax(1)
+    whole_centre, whole_side = (size - 1) / 2, size.amax(1)  # models.camera.image_centre, in torch
     centre = torch.where(any_used[:, None], (lo + hi) / 2, whole_centre)
     side = torch.where(any_used, (hi - lo).amax(1) * margin, whole_side)
     return centre, side.clamp_min(MIN_SIDE_FRACTION * whole_side)

@@ -5,7 +5,7 @@
 and refuses anything else with :class:`UnsafePickleError` naming it. :func:`load_npz` reads every
 plain array of an .npz without pickle and the object arrays through the same restricted
 unpickler. Used for SMPL / SMPL-X model files (``models.body.smpl_body``) and the Human3.6M
-``cameras.pkl`` (``models.realsets``).
+``cameras.pkl`` (``models.evaluate.realsets``).
 """
 from __future__ import annotations
 

@@ -9,6 +9,10 @@ each round a fresh pass over the source; the frames of all rounds are pooled. In
 the two sides share the machine's drift in speed (it does not remove the full pipeline's own
 contention: MediaPipe is slower there, as the diffusion shares the cores).
 
+It also reports how much the stream trembles: the jitter (mean ‖Δ²‖ of the hip-centred COCO-17
+limb joints, mm/frame², over runs of three consecutive source frames that all have a mesh) of the
+recovered joints beside that of MediaPipe's own 3D world landmarks on the same frames, and their ratio.
+
 Besides throughput, latency and per-stage times it reports the start-up: the share of the first
 :data:`FIRST_FRAMES` source frames that were dropped (never rendered) against the share of the
 frames after them, so that a stall at start (first calls of MediaPipe, Numba, ONNX Runtime,
@@ -22,6 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
+from models.skeletons import COCO17_HIPS, COCO17_LIMBS, MEDIAPIPE_TO_COCO17
+from models.metrics import jitter_mm
 from realtime.pipeline import Pipeline, RunSummary, Sink, Stage
 from realtime.record import FrameRecord
 from realtime.sources import Source
@@ -42,6 +48,7 @@ class Collector:
         self.warm = 0
         self.indices: list[int] = []  # source frame index of every rendered frame
         self.runs: list[tuple[RunSummary, int, int]] = []  # each run's summary and its slice of the frames
+        self.motion: list[dict[int, tuple[np.ndarray, np.ndarray]]] = []  # per run: index -> (mesh, MediaPipe) joints
 
     def __call__(self, record: FrameRecord) -> bool:
         t0 = time.perf_counter()
@@ -60,11 +67,15 @@ class Collector:
         if record.mesh is not None:
             self.steps.append(record.mesh.steps_used)
             self.warm += record.mesh.warm
+            if record.landmarks is not None and record.landmarks.world is not None and self.motion:
+                world = record.landmarks.world[MEDIAPIPE_TO_COCO17]
+                self.motion[-1][record.frame.index] = (record.mesh.joints, world)
         return keep_going
 
     def run(self, source: Source, stages: Sequence[tuple[str, Stage]], max_frames: int | None) -> RunSummary:
         """One pass of a pipeline over ``source`` into this collector (raises PipelineError like any run)."""
         start = len(self.latency_ms)
+        self.motion.append({})
         summary = Pipeline(source, stages, self, max_frames=max_frames).run()
         self.runs.append((summary, start, len(self.latency_ms)))
         return summary
@@ -87,7 +98,27 @@ class Collector:
             "steps_mean": round(float(np.mean(self.steps)), 2) if self.steps else None,
             "warm_fraction": round(self.warm / len(self.steps), 3) if self.steps else None,
             "startup": self.startup(),
+            "jitter": self.jitter(),
         }
+
+    def jitter(self) -> dict:
+        """The stream's jitter and MediaPipe's world landmarks' on the same frames (mm/frame²)."""
+        stream, mediapipe = [], []
+        for frames in self.motion:
+            if not frames:
+                continue
+            first, last = min(frames), max(frames)
+            valid = np.array([i in frames for i in range(first, last + 1)])
+            zeros = np.zeros((17, 3), np.float32)
+            mesh = np.stack([frames.get(i, (zeros, zeros))[0] for i in range(first, last + 1)])
+            world = np.stack([frames.get(i, (zeros, zeros))[1] for i in range(first, last + 1)])
+            stream.append(jitter_mm(mesh, list(COCO17_HIPS), COCO17_LIMBS, valid))
+            mediapipe.append(jitter_mm(world, list(COCO17_HIPS), COCO17_LIMBS, valid))
+        if not stream or not sum(len(s) for s in stream):
+            return {"frames": 0, "stream_mm": None, "mediapipe_world_mm": None, "ratio": None}
+        ours, theirs = float(np.concatenate(stream).mean()), float(np.concatenate(mediapipe).mean())
+        return {"frames": int(sum(len(s) for s in stream)), "stream_mm": round(ours, 2),
+                "mediapipe_world_mm": round(theirs, 2), "ratio": round(ours / theirs, 3) if theirs > 0 else None}
 
     def startup(self, first: int = FIRST_FRAMES) -> dict:
         """Frames not rendered (dropped as stale, or skipped) among the first ``first`` source
@@ -171,6 +202,11 @@ def format_table(result: dict) -> str:
     lines += [f"{a:{width}}{b:>18}{c:>18}" for a, b, c in rows]
     ratio = result["fps_ratio"]
     lines.append(f"FPS ratio full / detector-only: {'-' if ratio is None else f'{ratio:.3f}'}")
+    jitter = full.get("jitter", {})
+    if jitter.get("ratio") is not None:
+        lines.append(f"jitter mm/frame² (hip-centred limb joints, {jitter['frames']} frames): stream "
+                     f"{jitter['stream_mm']:.1f}, MediaPipe world landmarks {jitter['mediapipe_world_mm']:.1f}, "
+                     f"ratio {jitter['ratio']:.2f}")
     if result["latency_p95_ratio"] is not None:
         lines.append(f"latency p95 ratio full / detector-only: {result['latency_p95_ratio']:.2f}"
                      f" ({full['rounds']} round(s) each, interleaved, frames pooled)")

@@ -17,16 +17,19 @@ ONNX Runtime, torch) on a dummy frame so that a live run's first frames are as f
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from models.landmarks import Landmarks
+from models.stream import StreamRecovery
 from realtime.detect import DetectStage, make_detector
-from realtime.options import DEFAULTS, LiveOptions
+from realtime.options import DEFAULTS, LiveOptions, steps_problem
 from realtime.prior import Intrinsics, PriorStage
 from realtime.record import FrameRecord
 from realtime.recovery import RecoverStage
@@ -66,6 +69,7 @@ class FrameResult:
     focal: np.ndarray  # (2,) pixels
     principal: np.ndarray  # (2,) pixels
     timing_ms: dict[str, float] = field(default_factory=dict)  # detect, prior, diffusion (its parts: diffusion/…), total
+    faces: np.ndarray | None = None  # (F, 3) int64 the mesh's faces (the body model's), with a mesh
 
     @property
     def person(self) -> bool:
@@ -87,18 +91,50 @@ class FrameResult:
         )
 
 
+class ModelError(RuntimeError):
+    """The weights cannot serve the options (unreadable, another body model, another schedule); one line."""
+
+
 def load_model(options: LiveOptions):
-    """The HMDiff model of ``options`` on its device, with its denoiser backend selected and
-    torch's CPU threads set for the mode (``LiveOptions.recovery_threads``: process-wide)."""
-    import torch
+    """The HMDiff model of ``options`` on its device with its denoiser backend selected and
+    torch's CPU threads set for the mode (:func:`set_torch_threads`): what ``run_live.py``,
+    :class:`LiveRecovery` and the batch runner load. :class:`ModelError` (one line) for weights
+    that cannot be read, are for another body model, or whose diffusion schedule
+    ``options.steps`` / ``options.warm_steps`` do not fit."""
+    from models.hmdiff import CheckpointError, load_hmdiff
 
-    from models.hmdiff import load_hmdiff
+    set_torch_threads(options)
 
-    if options.recovery_threads is not None:
-        torch.set_num_threads(options.recovery_threads)
-    model = load_hmdiff(options.weights, device=options.device)
+    try:
+        model = load_hmdiff(options.weights, device=options.device)
+    except CheckpointError as err:
+        hint = "" if options.weights else " (no trained HMDiff weights are available yet; pass --weights FILE)"
+        raise ModelError(f"{err}{hint}") from None
+    trained_on = model.config.body_model
+    if options.body_model != trained_on:
+        raise ModelError(f"the HMDiff weights are for the {trained_on} body model, not {options.body_model}")
+    problem = steps_problem(options, model.config.num_train_steps, model.config.warm_step)
+    if problem:
+        raise ModelError(f"{problem}, for these weights")
     log.info("denoiser backend: %s on %s", model.use_backend(options.backend), options.device)
     return model
+
+
+def set_torch_threads(options: LiveOptions) -> None:
+    """torch's CPU threads for the mode (``LiveOptions.recovery_threads``; process-wide)."""
+    if options.recovery_threads is not None:
+        import torch
+
+        torch.set_num_threads(options.recovery_threads)
+
+
+@functools.lru_cache(maxsize=4)
+def mesh_faces(body_model: str = "anny", model_path: Path | None = None) -> tuple[np.ndarray, int]:
+    """The full mesh's faces (F, 3) int64 and vertex count of a body model (loaded once per process)."""
+    from models.body import shared_body_model
+
+    body = shared_body_model(body_model, model_path)
+    return body.faces.cpu().numpy(), body.num_vertices
 
 
 class LiveRecovery:
@@ -127,6 +163,15 @@ class LiveRecovery:
         return self._model
 
     @property
+    def faces(self) -> np.ndarray:
+        """The full mesh's faces (F, 3) int64 (the body model's, loaded once per process)."""
+        return mesh_faces(self.options.body_model, self.options.model_path)[0]
+
+    @property
+    def num_vertices(self) -> int:
+        return mesh_faces(self.options.body_model, self.options.model_path)[1]
+
+    @property
     def recover(self) -> RecoverStage:
         if self._recover is None:
             self._recover = RecoverStage.from_options(self.model, self.options)
@@ -147,27 +192,39 @@ class LiveRecovery:
         image = to_bgr(image_bgr)
         if image is None:
             raise ValueError(f"not an image: expected an (H, W, 3) uint8 BGR array, got {_describe(image_bgr)}")
-        stages = self.stages()  # loads the model on first use, outside the frame's timing
+        self.stages()  # loads the model on first use, outside the frame's timing
         now = time.perf_counter()
         if self._start is None:
             self._start = now
         media_time = now - self._start if timestamp is None else float(timestamp)
         record = FrameRecord(Frame(self._index, now, media_time, image, 1.0, 0.0))
         self._index += 1
-        for name, stage in stages:
+        self.process_record(record, start=now)
+        result = FrameResult.from_record(record)
+        if result.mesh:
+            result.faces = self.faces
+        return result
+
+    def process_record(self, record: FrameRecord, start: float | None = None) -> FrameRecord:
+        """The stages of :meth:`process` on a record of a source's frame (its own index and clocks),
+        each timed into ``record.stage_ms`` (``total``: since ``start``, default now); the batch
+        runner calls this with its video's frames. Returns ``record``."""
+        start = time.perf_counter() if start is None else start
+        for name, stage in self.stages():
             t0 = time.perf_counter()
             stage(record)
             record.stage_ms[name] = (time.perf_counter() - t0) * 1e3
-        record.stage_ms["total"] = (time.perf_counter() - now) * 1e3
-        return FrameResult.from_record(record)
+        record.stage_ms["total"] = (time.perf_counter() - start) * 1e3
+        return record
 
     def warmup(self, image_size: tuple[int, int] = (640, 480), detect_only: bool = False) -> dict[str, float]:
         """Run every first call on dummy input; returns the milliseconds each part took.
 
         The detector sees an empty frame (so no tracking state is left behind); the model
-        recovers a template person once cold and twice warm (Numba's kernels load from their disk
+        recovers a template person over three frames of a throwaway track with the stream's settings
+        (the first cold, the next warm when ``warm_start`` is on; Numba's kernels load from their disk
         cache or compile once, ONNX Runtime and torch make their first allocations). The stream's
-        own warm-start state is untouched.
+        own track is untouched.
         """
         width, height = image_size
         ms: dict[str, float] = {}
@@ -184,29 +241,29 @@ class LiveRecovery:
         t0 = time.perf_counter()
         self.prior(record)
         ms["prior"] = (time.perf_counter() - t0) * 1e3
-        o = self.options
+        stream = StreamRecovery(model, self.options.stream)  # the stream's own path, on a throwaway track
         t0 = time.perf_counter()
-        out = model.recover(record.prior, steps=o.steps, hypotheses=o.frame_hypotheses, dat=o.dat, mirror=o.frame_mirror)
+        stream(record.prior, record.keypoints, record.confidence, t=0.0)
         ms["diffusion_cold"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
-        for _ in range(2):
-            out = model.recover(record.prior, steps=o.warm_steps, hypotheses=o.frame_hypotheses, warm_start=out.h0,
-                                dat=o.dat)
-        ms["diffusion_warm"] = (time.perf_counter() - t0) * 1e3 / 2
+        for i in (1, 2):
+            stream(record.prior, record.keypoints, record.confidence, t=i / self.options.fps)
+        ms["diffusion_next"] = (time.perf_counter() - t0) * 1e3 / 2
         return ms
 
     def _template_landmarks(self, width: int, height: int) -> Landmarks:
         """MediaPipe-like landmarks of :data:`WARMUP_COCO17_M` seen by this object's camera."""
-        from models.body.joints import MEDIAPIPE_TO_COCO17
+        from models.skeletons import COCO17_HIPS, MEDIAPIPE_NUM_LANDMARKS, MEDIAPIPE_TO_COCO17
+        from models.camera import project_points
 
         focal, principal = self.prior.intrinsics(Frame(0, 0.0, 0.0, np.zeros((height, width, 3), np.uint8), 1.0, 0.0))
         camera = WARMUP_COCO17_M + np.float32([0.0, 0.0, WARMUP_DEPTH_M])
-        image_xy = np.zeros((33, 2), np.float32)
-        visibility = np.zeros(33, np.float32)
-        world = np.zeros((33, 3), np.float32)
-        image_xy[MEDIAPIPE_TO_COCO17] = camera[:, :2] / camera[:, 2:] * focal + principal
+        image_xy = np.zeros((MEDIAPIPE_NUM_LANDMARKS, 2), np.float32)
+        visibility = np.zeros(MEDIAPIPE_NUM_LANDMARKS, np.float32)
+        world = np.zeros((MEDIAPIPE_NUM_LANDMARKS, 3), np.float32)
+        image_xy[MEDIAPIPE_TO_COCO17] = project_points(camera, focal, principal)
         visibility[MEDIAPIPE_TO_COCO17] = 0.9
-        world[MEDIAPIPE_TO_COCO17] = WARMUP_COCO17_M - WARMUP_COCO17_M[11:13].mean(0)  # hip-centred
+        world[MEDIAPIPE_TO_COCO17] = WARMUP_COCO17_M - WARMUP_COCO17_M[list(COCO17_HIPS)].mean(0)  # hip-centred
         return Landmarks(image_xy=image_xy, visibility=visibility, world=world)
 
     def reset(self) -> None:

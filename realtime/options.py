@@ -1,13 +1,22 @@
 """Every runtime default of the live product in one dataclass (light: no torch, no MediaPipe).
 
-``run_live.py`` fills :class:`LiveOptions` from its arguments (its defaults are read from here),
+``run_live.py`` fills :class:`LiveOptions` from its arguments (their defaults and help are read from here),
 :class:`realtime.live.LiveRecovery` and the stages take it, and the evaluation and benchmark tools
 start from :data:`DEFAULTS`; no other module of ``realtime/`` repeats these numbers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from models.stream import SmoothingSettings, StreamSettings
+
+STREAM = StreamSettings()  # the stream's shipped settings
+
+
+def _opt(default, help: str):
+    """A field with its command-line help (``{default}``: its default; ``{name}``: another field's)."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
@@ -23,39 +32,56 @@ class LiveOptions:
     scene_cut_correlation: float = 0.6  # grey-histogram correlation below which a video cuts
 
     # Camera: the source's own focal length when it knows it, else ``focal_px``, else ``fov_deg``.
-    fov_deg: float = 60.0
-    focal_px: float | None = None
+    fov_deg: float = _opt(60.0, "horizontal field of view, degrees ({default:g})")
+    focal_px: float | None = _opt(None, "focal length in source pixels (overrides --fov)")
 
-    # Recovery (HMDiff).
-    steps: int = 2  # DDIM steps from noise (cold start): 2 beat 5 on real poses (BENCHMARKS.md, v4)
-    warm_steps: int = 1  # DDIM steps of a warm-started frame, from the re-noised previous mesh: 1 is
-    # as accurate as 2 on rendered sequences, one network call cheaper (BENCHMARKS.md, warm vs cold)
-    hypotheses: int = 1  # samples per frame of a stream (latency); more than one colours the uncertainty
+    # Recovery (HMDiff). A stream's settings default to ``models.stream.StreamSettings`` (their one
+    # home, shared with ``models.evaluate --track``); the reasons are given there and in BENCHMARKS.md.
+    steps: int = _opt(STREAM.steps, "DDIM steps from noise, cold start ({default})")  # 2 beat 5 on real poses
+    warm_steps: int = _opt(STREAM.warm_steps, "DDIM steps of a warm-started frame (--warm-start), from the re-noised "
+                                              "previous mesh ({default})")
+    hypotheses: int = _opt(STREAM.hypotheses, "samples per frame, their mean is the mesh (a stream {default}, photos "
+                                              "{photo_hypotheses})")
     photo_hypotheses: int = 8  # samples averaged per photo (static_image_mode): their mean is the more
     # accurate mesh (BENCHMARKS.md), and a photo has no frame budget
-    photo_mirror: bool = True  # half of a photo's samples see the mirrored image (mirrored back):
+    photo_mirror: bool = _opt(True, "no test-time mirroring (by default half of a cold frame's samples, a photo's "
+                                    "or a stream frame's, see the mirrored image)")  # half of a photo's samples see the mirrored image (mirrored back):
     # cancels the network's left/right biases at no extra cost (BENCHMARKS.md, v5)
-    dat: bool = True  # distribution-alignment guidance toward the 2D/3D prior
-    warm_start: bool = True  # start from the previous frame's mesh while the track continues
-    jump_threshold: float = 0.2  # keypoint move, as a fraction of the box, that restarts from noise
-    smooth: bool = False  # One Euro smoothing of vertices and joints along a track: 4x less jitter on
-    # rendered sequences, but the overlay visibly trails fast moves (BENCHMARKS.md, warm vs cold)
+    stream_mirror: bool = STREAM.mirror  # the same for a stream frame that starts cold (even ``hypotheses``)
+    dat: bool = _opt(STREAM.dat, "no distribution-alignment guidance")  # guidance toward the 2D/3D prior
+    warm_start: bool = _opt(STREAM.warm_start, "start a stream frame from the previous mesh re-noised instead of "
+                                               "from noise")
+    fixed_noise: bool = _opt(STREAM.fixed_noise, "the same noise at every stream frame: a steady mesh instead of a "
+                                                 "new draw each frame")
+    jump_threshold: float = _opt(STREAM.jump_threshold, "keypoint move, as a fraction of the box, that restarts the "
+                                                        "track ({default:g})")
+    smooth: bool = _opt(STREAM.smooth, "One Euro smoothing of vertices and joints along a track (restarts on cuts "
+                                       "and jumps)")
+    smooth_min_cutoff: float = _opt(STREAM.smoothing.min_cutoff, "--smooth: cutoff at rest, Hz; lower is steadier "
+                                                                  "and later ({default:g})")
+    smooth_beta: float = _opt(STREAM.smoothing.beta, "--smooth: how fast the cutoff rises with speed, s/m; higher "
+                                                     "lags less ({default:g})")
 
     # Model.
-    weights: Path | None = None  # HMDiff checkpoint (None: the shipped weights)
-    backend: str = "auto"  # denoiser backend (models.hmdiff.backends)
+    weights: Path | None = _opt(None, "HMDiff checkpoint (default: the shipped weights)")
+    body_model: str = _opt("anny", "the body model of the weights and of the mesh: anny, smpl or smplx ({default})")
+    model_path: Path | None = _opt(None, "SMPL/SMPL-X model file for --body-model smpl/smplx")
+    backend: str = _opt("auto", "denoiser backend: auto picks the fastest available (onnx on CPU, tensorrt then "
+                                "compile on CUDA); one that cannot load falls back to eager")  # models.hmdiff.backends
     device: str = "cpu"
-    torch_threads: int = 0  # torch's CPU threads; 0: one for a stream with one sample a frame (its
-    # ops are tiny at batch 1 and the pipeline detects the next frame on the other core meanwhile;
+    torch_threads: int = _opt(0, "torch CPU threads (default: 1 for a stream, so that the detector keeps the other "
+                                 "core; torch's own number for photos)")  # 0: one for a stream (its ops are tiny
+    # at batch 1-2 and the pipeline detects the next frame on the other core meanwhile;
     # p95 ratio 1.32-1.43 in 4 runs against 1.25-1.56 with two, BENCHMARKS.md), torch's own for photos
 
     # Sources and playback.
-    fps: float = 30.0  # playback rate of images / synthetic frames; fallback when a video has none
-    process_width: int = 640  # frames are downscaled to this width before anything else
+    fps: float = _opt(30.0, "camera frame rate; playback rate of images/synthetic")  # fallback when a video has none
+    process_width: int = _opt(640, "resize frames to this width ({default})")  # before anything else
 
     # Start-up: run every first call (MediaPipe, Numba, ONNX Runtime, torch) on dummy frames
     # before the first real one, so that the first second of a live run drops no more than the rest.
-    warmup: bool = True
+    warmup: bool = _opt(True, "skip the warm-up (first calls of MediaPipe, the kernels and the denoiser on a dummy "
+                              "frame before the first real one)")
 
     @property
     def frame_hypotheses(self) -> int:
@@ -64,15 +90,29 @@ class LiveOptions:
 
     @property
     def frame_mirror(self) -> bool:
-        """Whether a frame's samples are half mirrored: photos with an even number of them."""
-        return self.static_image_mode and self.photo_mirror and self.frame_hypotheses % 2 == 0
+        """Whether a cold frame's samples are half mirrored (an even number of them is needed)."""
+        mirror = self.photo_mirror if self.static_image_mode else self.stream_mirror
+        return mirror and self.frame_hypotheses % 2 == 0
+
+    @property
+    def stream(self) -> StreamSettings:
+        """What the diffusion stage runs for each frame in this mode (photos: every frame cold, on its
+        own, ``photo_hypotheses`` half mirrored; streams: the stream settings)."""
+        return StreamSettings(
+            steps=self.steps, warm_steps=self.warm_steps, hypotheses=self.frame_hypotheses, dat=self.dat,
+            warm_start=self.warm_start and not self.static_image_mode,
+            fixed_noise=self.fixed_noise and not self.static_image_mode,
+            mirror=self.frame_mirror, smooth=self.smooth and not self.static_image_mode,
+            smoothing=SmoothingSettings(self.smooth_min_cutoff, self.smooth_beta),
+            jump_threshold=self.jump_threshold, min_keypoint_confidence=self.min_keypoint_confidence,
+        )
 
     @property
     def recovery_threads(self) -> int | None:
         """torch's CPU threads for this mode (None: leave torch's own number)."""
         if self.torch_threads > 0:
             return self.torch_threads
-        return 1 if self.frame_hypotheses == 1 else None
+        return None if self.static_image_mode else 1
 
     def replace(self, **changes: object) -> "LiveOptions":
         """A copy with some fields changed (unknown names raise TypeError)."""
@@ -82,5 +122,23 @@ class LiveOptions:
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The command-line help of field ``name`` (its ``{default}`` and other fields' names filled in)."""
+        values = {f.name: f.default for f in fields(cls)}
+        text = next(f for f in fields(cls) if f.name == name).metadata["help"]
+        return text.format(default=values[name], **values)
+
 
 DEFAULTS = LiveOptions()
+
+
+def steps_problem(options, num_train_steps: int, warm_step: int) -> str | None:
+    """Why ``options.steps`` / ``options.warm_steps`` (a :class:`LiveOptions` or parsed arguments)
+    do not fit a schedule of ``num_train_steps`` whose warm start re-noises to ``warm_step`` (None if they fit)."""
+    if options.steps > num_train_steps:
+        return f"--steps must be at most {num_train_steps} (the diffusion schedule's steps), got {options.steps}"
+    if options.warm_steps > warm_step:
+        return (f"--warm-steps must be at most {warm_step} (a warm start re-noises to step {warm_step}), "
+                f"got {options.warm_steps}")
+    return None

@@ -4,26 +4,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from models.camera import project_rows
+from models.skeletons import COCO17_EDGES
 from realtime.record import FrameRecord
 
-# COCO-17: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles (left before right).
-COCO17_EDGES = (
-    (0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10),
-    (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16),
-)
 MESH_BGR = (235, 190, 110)
 SPREAD_FULL_SCALE_M = 0.05  # per-vertex spread shown at the top of the colour map
-
-
-def project(points: np.ndarray, focal: np.ndarray, principal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Camera-frame points (N, 3) → pixels (2, N), rows u and v, and a mask of points in front of
-    the camera. Row-major on purpose: numpy's reductions and arithmetic over a contiguous row are
-    several times faster than over a column of an (N, 2) array (the overlay is on the latency path).
-    """
-    x, y, z = np.ascontiguousarray(np.asarray(points, np.float32).T)
-    front = z > 1e-3
-    inv = 1.0 / np.where(front, z, np.float32(1.0))
-    return np.stack([x * inv * focal[0] + principal[0], y * inv * focal[1] + principal[1]]), front
 
 
 _JET = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0]  # (256, 3) BGR
@@ -48,7 +34,7 @@ def draw_mesh(
     working on the whole frame, in a fraction of the time (the overlay is on the latency path).
     """
     height, width = canvas.shape[:2]
-    uv, front = project(vertices, focal, principal)
+    uv, front = project_rows(vertices, focal, principal)
     u, v = np.rint(uv).astype(np.int32)
     keep = front & (u >= 0) & (u < width) & (v >= 0) & (v < height)
     if not keep.any():

@@ -1,11 +1,11 @@
 """Landmarks → COCO-17 keypoints and confidence → the heatmap prior (``models.prior``)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from models.camera import intrinsics
 from models.landmarks import coco17, prior_from_landmarks
 from realtime.record import FrameRecord
 from realtime.sources import Frame
@@ -14,7 +14,7 @@ from realtime.sources import Frame
 @dataclass(frozen=True)
 class Intrinsics:
     """Pinhole intrinsics of the processed frame, principal point at the image centre
-    (``(W - 1) / 2``: pixel centres at whole coordinates, as ``models.synth.render``).
+    (``(W - 1) / 2``: pixel centres at whole coordinates, ``models.camera``).
 
     The focal length is, in order: ``focal_px`` (source pixels, e.g. from a calibration), the
     source's own focal (the synthetic renderer knows it), or a ``fov_deg`` horizontal field of view.
@@ -27,11 +27,7 @@ class Intrinsics:
         """(focal (2,), principal (2,)) in pixels of ``frame.image``."""
         height, width = frame.image.shape[:2]
         source_focal = self.focal_px or frame.focal
-        if source_focal:
-            focal = source_focal * frame.scale
-        else:
-            focal = 0.5 * width / math.tan(math.radians(self.fov_deg) / 2)
-        return np.full(2, focal, np.float32), np.array([(width - 1) / 2, (height - 1) / 2], np.float32)
+        return intrinsics(width, height, self.fov_deg, source_focal * frame.scale if source_focal else None)
 
 
 class PriorStage:

@@ -36,12 +36,11 @@ import json
 import logging
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from realtime.outputs import _Parts, _PartsWriter, _start_folder
+from realtime.parts import Parts, PartsWriter, start_folder
 from realtime.record import FrameRecord
 from realtime.targets import OutputError
 
@@ -159,7 +158,7 @@ def smooth_track(track: SkeletonTrack, min_cutoff: float = SMOOTH["min_cutoff"],
     position over time, restarting after each frame without a person. Returns a new track."""
     from scipy.spatial.transform import Rotation
 
-    from realtime.temporal import OneEuroFilter
+    from models.stream import OneEuroFilter
 
     q = quaternions(track.rotations)
     rot_filter, pos_filter = OneEuroFilter(min_cutoff, beta), OneEuroFilter(min_cutoff, beta)
@@ -333,12 +332,11 @@ def glb_bytes(track: SkeletonTrack, camera: tuple[float, float] | None) -> bytes
 # -- fitting a run --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
 def anny_body():
-    """anny, loaded once per process (the fit's body model)."""
-    from models.body import load_body_model
+    """anny, loaded once per process (the fit's body model; shared with the run's mesh faces)."""
+    from models.body import shared_body_model
 
-    return load_body_model("anny")
+    return shared_body_model("anny")
 
 
 def last_fit() -> tuple[SkeletonTrack, dict] | None:
@@ -406,10 +404,12 @@ def finish_skeleton(folder: Path, manifest: dict, dst: Path) -> int | None:
     return len(track.times)
 
 
-class SkeletonWriter(_PartsWriter):
+class SkeletonWriter(PartsWriter):
     """A run output (``bvh`` or ``skinned_glb``) written through a ``.parts`` folder (see
     :mod:`realtime.outputs`): spools the recovered coarse vertices and joints per frame; its
     finisher fits and writes."""
+
+    finishers = {kind: finish_skeleton for kind in FIT_KINDS}
 
     def __init__(self, path: Path, kind: str, fps: float, smooth: bool = False) -> None:
         from models.body.coarse import load_coarse_mesh
@@ -418,8 +418,8 @@ class SkeletonWriter(_PartsWriter):
             raise ValueError(f"unknown skeleton output kind {kind!r}")
         self.path, self.kind, self.fps = path, kind, fps
         self.ids = load_coarse_mesh("anny", 256).indices.numpy()
-        self.folder = _start_folder(path, {"kind": kind, "fps": fps, "smooth": bool(smooth)})
-        self._parts = _Parts(self.folder, {"frame_index": ("<i8", ()), "media_time": ("<f8", ()), "person": ("?", ()),
+        self.folder = start_folder(path, {"kind": kind, "fps": fps, "smooth": bool(smooth)})
+        self._parts = Parts(self.folder, {"frame_index": ("<i8", ()), "media_time": ("<f8", ()), "person": ("?", ()),
                                            "points": ("<f4", (len(self.ids), 3)), "joints": ("<f4", (17, 3)),
                                            "camera": ("<f8", (2,))})
 

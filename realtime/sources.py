@@ -18,6 +18,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from models.camera import focal_from_fov, image_centre
 from realtime.options import DEFAULTS
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # no libav chatter on broken files
@@ -372,7 +373,7 @@ def place_webcam(vertices: np.ndarray, facing: np.ndarray, width: int, height: i
     world-to-camera rotation R (3, 3), the camera centre C (3,) (``x_cam = R (x - C)``) and the
     image row of the floor line of a wall ``wall_gap_m`` behind the person."""
     points = vertices.reshape(-1, 3).astype(np.float64)
-    principal = np.array([(width - 1) / 2, (height - 1) / 2])
+    principal = image_centre(width, height)
     yaw = np.radians(np.clip(rng.normal(0.0, cfg.yaw_sd_deg), -cfg.yaw_max_deg, cfg.yaw_max_deg))
     fx, fz = facing / max(np.linalg.norm(facing), 1e-9)
     toward = np.array([np.cos(yaw) * fx - np.sin(yaw) * fz, 0.0, np.sin(yaw) * fx + np.cos(yaw) * fz])
@@ -519,7 +520,7 @@ class SyntheticSource(Source):
         aspect = self.framing.aspects[int(rng.integers(len(self.framing.aspects)))]
         width = self.process_width
         height = int(round(width * aspect[1] / aspect[0]))
-        focal = width / 2 / np.tan(np.radians(rng.uniform(*self.framing.hfov_deg)) / 2)
+        focal = focal_from_fov(width, rng.uniform(*self.framing.hfov_deg))
         frames = slice(0, None, self.framing_stride)
         count = len(range(*frames.indices(len(motion.pose))))
         with torch.no_grad():
@@ -548,7 +549,7 @@ class SyntheticSource(Source):
             look = scene.look(shot.width, shot.height, rng)
             look = dataclasses.replace(look, background=room_background(shot.width, shot.height, shot.horizon, rng))
             focal = np.full(2, shot.focal, np.float32)
-            principal = np.array([(shot.width - 1) / 2, (shot.height - 1) / 2], np.float32)
+            principal = image_centre(shot.width, shot.height).astype(np.float32)
             self.focal = shot.focal
             for start in range(0, count, self.batch):
                 frames = slice(start, min(start + self.batch, count))

@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from models.bench_recover import example_prior
+from bench.recover import example_prior
 from models.hmdiff import DATConfig, load_hmdiff
 from models.hmdiff import backends
 from models.hmdiff.backends import TOLERANCE, BackendUnavailable, build_backend, select_backend
@@ -42,6 +42,7 @@ def assert_same_meshes(results: dict, expected: dict) -> None:
         assert error_mm < MESH_TOLERANCE_MM, f"{name}: {error_mm:.3f} mm from eager"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, hypotheses", [("onnx", (1, 4, 16)), ("compile", (1,))])
 def test_cpu_backends_match_eager(name, hypotheses, prior, eager_results):
     model = load_hmdiff()
@@ -50,11 +51,13 @@ def test_cpu_backends_match_eager(name, hypotheses, prior, eager_results):
     assert_same_meshes(recoveries(model, prior, hypotheses), eager_results)
 
 
+@pytest.mark.slow
 def test_auto_picks_onnx_on_cpu(prior):
     model = load_hmdiff()
     assert model.use_backend("auto") == "onnx"
 
 
+@pytest.mark.slow
 def test_exact_jacobian_dat_still_differentiates_through_eager(prior):
     """DAT with the network Jacobian needs autograd: the backend serves only inference calls."""
     dat = DATConfig(jacobian="network")
@@ -75,6 +78,7 @@ def test_tensorrt_without_gpu_falls_back_with_one_line(caplog):
     assert len(lines) == 1 and "tensorrt unavailable" in lines[0] and "running eager" in lines[0]
 
 
+@pytest.mark.slow
 def test_a_backend_that_disagrees_with_eager_is_refused(monkeypatch, caplog):
     net = load_hmdiff().net
     monkeypatch.setattr(backends, "_build_onnx", lambda net, device: lambda h, k, c: net(h, k, c) + 10 * TOLERANCE)
@@ -86,6 +90,7 @@ def test_a_backend_that_disagrees_with_eager_is_refused(monkeypatch, caplog):
     assert "differs from eager" in caplog.records[0].getMessage()
 
 
+@pytest.mark.slow
 def test_a_backend_that_crashes_is_unavailable(monkeypatch):
     net = load_hmdiff().net
 

@@ -64,6 +64,7 @@ def test_videos_are_found_in_name_order_and_named_uniquely(tmp_path):
         find_videos(tmp_path / "missing")
 
 
+@pytest.mark.slow
 def test_batch_completes_the_good_videos_reports_the_bad_and_resumes(videos, tmp_path):
     out = tmp_path / "out"
     first = batch(str(videos), str(out), "--workers", "1")
@@ -117,6 +118,7 @@ def test_bad_arguments_are_one_line(videos, tmp_path):
     assert result.returncode == 2 and "--workers must be positive" in result.stderr
 
 
+@pytest.mark.slow
 def test_process_video_in_process_with_overlay(videos, tmp_path):
     """The per-video function alone (no Ray): the overlay video too, and a stop after --max-frames."""
     from models.hmdiff import load_hmdiff

@@ -50,6 +50,7 @@ def _spawn(fn, *args, seconds: float = 180.0) -> None:
     pytest.fail(f"DDP workers did not finish within {seconds:.0f} s, twice")
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes_train_identical_replicas(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
@@ -67,7 +68,7 @@ def test_torchrun_two_cpu_processes_train_identical_replicas(tmp_path):
 
 def _replica_worker(rank: int, world: int, port: int, result: str) -> None:
     _env(rank, world, port)
-    from models.train import init_distributed, replica_max_diff
+    from models.train.ddp import init_distributed, replica_max_diff
 
     info = init_distributed("cpu")
     net = torch.nn.Linear(3, 2)
@@ -82,6 +83,7 @@ def _replica_worker(rank: int, world: int, port: int, result: str) -> None:
     _finish()
 
 
+@pytest.mark.slow
 def test_replica_check_detects_diverged_weights(tmp_path):
     result = str(tmp_path / "replica")
     _spawn(_replica_worker, result)
@@ -102,7 +104,7 @@ def _tiny_model():
 
 
 def _batch(layout):
-    from models.training_stream import TrainingStream
+    from models.train.stream import TrainingStream
 
     stream = TrainingStream(seed=11)
     stream.layout = layout
@@ -116,7 +118,7 @@ def _batch(layout):
 def _grad_worker(rank: int, world: int, port: int, result: str) -> None:
     _env(rank, world, port)
     torch.set_num_threads(1)
-    from models.train import data_parallel, init_distributed
+    from models.train.ddp import data_parallel, init_distributed
 
     info = init_distributed("cpu")
     model = _tiny_model()
@@ -130,6 +132,7 @@ def _grad_worker(rank: int, world: int, port: int, result: str) -> None:
     _finish()
 
 
+@pytest.mark.slow
 def test_two_processes_with_batch_b_give_the_gradient_of_batch_2b(tmp_path):
     """DDP averages the ranks' gradients: the mean loss over 2 x 4 samples in two processes has the
     gradient of the mean loss over those 8 samples in one."""

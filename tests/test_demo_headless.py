@@ -18,12 +18,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 40
 MIN_SHARE = 0.8  # of the frames: a person and a mesh (the product's target for the demo)
 
 
+@pytest.mark.slow
 def test_headless_demo_shows_a_person_and_a_mesh(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     out = {"record": tmp_path / "demo.mp4", "export": tmp_path / "demo.npz", "export-glb": tmp_path / "demo.glb"}

@@ -224,6 +224,7 @@ def test_closed_form_gradient_equals_autograd(hypotheses):
         torch.testing.assert_close(t, t_ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world", [False, True])
 def test_fused_dat_step_matches_the_torch_paths(world, monkeypatch):
     """One guided step gives the same h_k and h_0 (to 5e-5 units, 0.02 mm: float32 against float64 sums)
@@ -384,7 +385,7 @@ def test_unseen_joints_do_not_change_the_result(fill):
 
 def test_mirrored_prior_is_the_mirror_image():
     """Mirroring a prior twice gives it back; once, each keypoint sits at its twin's mirrored place."""
-    from models.body.mirror import COCO17_TWINS
+    from models.skeletons import COCO17_TWINS
 
     _, _, kp, focal, principal = camera_scene(batch=2, seed=4)
     kp, conf = kp[:, :17], torch.rand(2, 17, generator=torch.Generator().manual_seed(1)).clamp(min=0.2)
@@ -403,7 +404,8 @@ def test_mirrored_prior_is_the_mirror_image():
 def test_mirrored_recovery_averages_both_halves(untrained_weights):
     """recover(mirror=True): half the samples on the mirrored prior, mirrored back; the same as one
     plain run over [prior, mirrored prior] with the second half mirrored by hand."""
-    from models.body.mirror import COCO17_TWINS, mirror_points, vertex_twins
+    from models.body.mirror import mirror_points, vertex_twins
+    from models.skeletons import COCO17_TWINS
 
     model = load_hmdiff(untrained_weights)
     _, _, kp, focal, principal = camera_scene(batch=1, seed=6)

@@ -288,6 +288,7 @@ def run_python(code: str, **env: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 @needs_triton
 def test_triton_interpreter_matches_reference() -> None:
     stdout = run_python(TRITON_CHECKS, TRITON_INTERPRET="1")
@@ -298,6 +299,7 @@ def test_triton_interpreter_matches_reference() -> None:
         assert e_err < 1e-5 and g_err < limit, (name, e_err, g_err)
 
 
+@pytest.mark.slow
 @needs_triton
 def test_triton_kernel_compiles_for_cuda() -> None:
     """Compiled mode (typed loop-carried state) differs from the interpreter: build sm_90 code without a GPU."""

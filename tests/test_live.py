@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_cli_defaults_are_the_options_defaults():
-    import run_live
+    from realtime import app as run_live
 
     args = run_live.build_parser().parse_args([])
     assert (args.steps, args.warm_steps, args.hypotheses) == (DEFAULTS.steps, DEFAULTS.warm_steps, None)
@@ -30,31 +30,47 @@ def test_cli_defaults_are_the_options_defaults():
         DEFAULTS.steps = 3
 
 
+def test_cli_help_is_the_options_help():
+    from realtime import app as run_live
+
+    helps = {a.dest: a.help for a in run_live.build_parser()._actions}
+    flags = {"steps": "steps", "warm_steps": "warm_steps", "hypotheses": "hypotheses", "fov": "fov_deg",
+             "focal": "focal_px", "no_dat": "dat", "no_mirror": "photo_mirror", "warm_start": "warm_start",
+             "fixed_noise": "fixed_noise", "jump_threshold": "jump_threshold", "smooth": "smooth",
+             "smooth_min_cutoff": "smooth_min_cutoff", "smooth_beta": "smooth_beta", "threads": "torch_threads", "no_warmup": "warmup",
+             "weights": "weights", "model_path": "model_path", "backend": "backend", "process_width": "process_width"}
+    for dest, name in flags.items():
+        assert helps[dest] == LiveOptions.help(name), dest
+    assert "(2)" in LiveOptions.help("steps") and "a stream 2, photos 8" in LiveOptions.help("hypotheses")
+
+
 def test_options_follow_the_source():
     """Photos: every image on its own; a video, the camera or the synthetic world: tracking."""
-    import run_live
+    from realtime import app as run_live
     from realtime.sources import ImageFolderSource, SyntheticSource, VideoSource
 
-    args = run_live.build_parser().parse_args(["--steps", "7", "--no-warm-start"])
+    args = run_live.build_parser().parse_args(["--steps", "7", "--warm-start"])
     args.device = "cpu"
     photos = run_live.live_options(args, ImageFolderSource("unused"))
-    assert photos.static_image_mode and photos.steps == 7 and not photos.warm_start
+    assert photos.static_image_mode and photos.steps == 7 and not photos.stream.warm_start  # photos: never
     assert not run_live.live_options(args, VideoSource("unused.mp4")).static_image_mode
     assert not run_live.live_options(args, SyntheticSource()).static_image_mode
     assert not ImageFolderSource("unused", independent=False).independent  # a video's frames in a folder
-    # Hypotheses: the mode's default (a stream 1, a photo several), or --hypotheses for both.
-    assert photos.frame_hypotheses == DEFAULTS.photo_hypotheses > 1
-    assert run_live.live_options(args, VideoSource("unused.mp4")).frame_hypotheses == DEFAULTS.hypotheses == 1
+    assert run_live.live_options(args, VideoSource("unused.mp4")).stream.warm_start  # asked for, and a stream
+    # Hypotheses: the mode's default (a stream 2, a photo 8), or --hypotheses for both.
+    assert photos.frame_hypotheses == DEFAULTS.photo_hypotheses > DEFAULTS.hypotheses == 2
+    assert run_live.live_options(args, VideoSource("unused.mp4")).frame_hypotheses == DEFAULTS.hypotheses
     args = run_live.build_parser().parse_args(["--hypotheses", "3"])
     args.device = "cpu"
     assert {run_live.live_options(args, source).frame_hypotheses
             for source in (ImageFolderSource("unused"), VideoSource("unused.mp4"))} == {3}
-    # Mirroring: photos with an even number of samples only; --no-mirror turns it off.
+    # Mirroring: an even number of samples only; --no-mirror turns it off for photos and streams.
     assert photos.frame_mirror and not run_live.live_options(args, ImageFolderSource("unused")).frame_mirror  # 3
-    assert not DEFAULTS.frame_mirror  # a stream
+    assert DEFAULTS.frame_mirror and DEFAULTS.stream.mirror  # a stream's cold frames, two samples
     args = run_live.build_parser().parse_args(["--no-mirror"])
     args.device = "cpu"
     assert not run_live.live_options(args, ImageFolderSource("unused")).frame_mirror
+    assert not run_live.live_options(args, VideoSource("unused.mp4")).stream.mirror
     # torch threads: one for a stream of one sample a frame, torch's own for photos, or --threads.
     assert DEFAULTS.recovery_threads == 1 and photos.recovery_threads is None
     args = run_live.build_parser().parse_args(["--threads", "2"])
@@ -62,6 +78,7 @@ def test_options_follow_the_source():
     assert run_live.live_options(args, VideoSource("unused.mp4")).recovery_threads == 2
 
 
+@pytest.mark.slow
 def test_loading_the_model_sets_torchs_threads_for_the_mode(monkeypatch):
     import torch
 
@@ -94,6 +111,7 @@ def static_mediapipe_count(files) -> int:
         detector.close()
 
 
+@pytest.mark.slow
 def test_process_photos_like_static_mediapipe(photos):
     """One call per photo; every photo detected on its own, each mesh a cold start."""
     from realtime.live import LiveRecovery
@@ -110,8 +128,12 @@ def test_process_photos_like_static_mediapipe(photos):
         if r.mesh:
             assert r.vertices.shape == (13718, 3) and r.joints.shape == (17, 3) and r.steps_used == DEFAULTS.steps
             assert np.isfinite(r.vertices).all() and 0.5 < np.median(r.vertices[:, 2]) < 50  # in front of the camera
+            assert r.faces.ndim == 2 and r.faces.shape[1] == 3 and r.faces.max() == len(r.vertices) - 1  # the mesh's own
+        else:
+            assert r.faces is None
 
 
+@pytest.mark.slow
 def test_images_command_finds_as_many_people_as_static_mediapipe(photos, tmp_path):
     """``run_live.py --images`` (the folder source, static mode) against MediaPipe's static mode."""
     result = subprocess.run([sys.executable, "run_live.py", "--images", str(photos[0].parent), "--no-display",
@@ -142,7 +164,8 @@ class CountingModel:
     def __init__(self):
         self.calls = []
 
-    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False):
+    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False,
+                generator=None):
         import torch
         from types import SimpleNamespace
 
@@ -156,11 +179,15 @@ def test_warmup_runs_every_stage_and_leaves_the_stream_cold():
     from realtime.live import LiveRecovery
 
     model = CountingModel()
-    with LiveRecovery(LiveOptions(steps=4, warm_steps=1), model=model) as live:
+    with LiveRecovery(LiveOptions(steps=4, warm_steps=1, warm_start=True), model=model) as live:
         parts = live.warmup((320, 240))
-        assert set(parts) == {"detect", "model", "prior", "diffusion_cold", "diffusion_warm"}
+        assert set(parts) == {"detect", "model", "prior", "diffusion_cold", "diffusion_next"}
         assert model.calls == [(4, False), (1, True), (1, True)]  # a cold start, then warm ones
-        assert live.recover._h0 is None  # the stream's own warm start is untouched
+        assert live.recover.stream._h0 is None  # the stream's own track is untouched
+    model = CountingModel()
+    with LiveRecovery(LiveOptions(steps=3), model=model) as live:
+        live.warmup((320, 240))
+        assert model.calls == [(3, False)] * 3  # the shipped stream: every frame cold (fixed noise)
         prior_only = LiveRecovery(LiveOptions())
         try:
             assert set(prior_only.warmup((320, 240), detect_only=True)) == {"detect"}

@@ -104,7 +104,7 @@ def test_tpose_maps_to_rest_alignment(reference, skeleton):
         np.testing.assert_allclose(at(bone), skeleton.rest[skeleton.index(bone)], atol=1e-5)
 
 
-# Measured over all 31,507 kept frames (scripts/mocap_check.py): limb segments match the BVH to
+# Measured over all 31,507 kept frames (tools/mocap_check.py): limb segments match the BVH to
 # < 0.1 degree (forearm and hand at the designed 17.2 degree straight-elbow offset); the axial
 # segments keep anny's spine curvature: lumbar <= 11.8, upper thorax <= 21.9, neck <= 21.4.
 ERROR_BOUNDS = {"upperarm": (0.0, 0.5), "forearm": (17.2, 0.5), "hand": (17.2, 0.5), "thigh": (0.0, 0.5),

@@ -42,10 +42,12 @@ def assert_one_line(result: subprocess.CompletedProcess, code: int, text: str) -
         (["--bogus"], "unrecognized arguments"),
     ],
 )
+@pytest.mark.slow
 def test_bad_arguments(args, text):
     assert_one_line(run_live(*args), 2, text)
 
 
+@pytest.mark.slow
 def test_bad_sources(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken.mp4").write_bytes(b"\0" * 64)
@@ -55,20 +57,23 @@ def test_bad_sources(tmp_path):
     assert_one_line(run_live("--camera", "97", "--no-display"), 1, "camera 97 could not be opened")
 
 
+@pytest.mark.slow
 def test_no_display_is_one_line(tmp_path):
     env = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
     assert_one_line(run_live("--images", str(tmp_path), env=env), 1, "run with --no-display")
 
 
+@pytest.mark.slow
 def test_missing_weights_is_one_line(tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((32, 32, 3), np.uint8))
     result = run_live("--images", str(tmp_path), "--no-display", "--weights", str(tmp_path / "none.pt"))
     assert_one_line(result, 1, "HMDiff weights not found")
 
 
+@pytest.mark.slow
 def test_end_to_end_on_real_video(shared_dir, tmp_path, untrained_weights):
     video = shared_dir / "data" / "videos" / "taiji.mp4"
-    result = run_live("--video", str(video), "--every-frame", "--no-display", "--max-frames", "4", "--steps", "3", "--warm-steps", "1",
+    result = run_live("--video", str(video), "--every-frame", "--no-display", "--max-frames", "4", "--steps", "3", "--warm-steps", "1", "--warm-start",
                       "--weights", str(untrained_weights), "--record", str(tmp_path / "run.mp4"),
                       "--export", str(tmp_path / "run.npz"), "--export-glb", str(tmp_path / "run.glb"),
                       "--save-meshes", str(tmp_path / "meshes"), timeout=300)  # includes the skeleton fit
@@ -86,6 +91,7 @@ def test_end_to_end_on_real_video(shared_dir, tmp_path, untrained_weights):
     assert len(trimesh.load(tmp_path / "run.glb").geometry) == 1  # anny's skinned body, animated by its skeleton
 
 
+@pytest.mark.slow
 def test_benchmark_on_real_video(shared_dir, tmp_path, untrained_weights):
     import json
 

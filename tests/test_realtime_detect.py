@@ -34,7 +34,7 @@ def test_mediapipe_tracks_the_person_in_taiji(shared_dir):
 
 
 def test_prior_stage_maps_landmarks_and_intrinsics():
-    from models.body.joints import MEDIAPIPE_TO_COCO17
+    from models.skeletons import MEDIAPIPE_TO_COCO17
     from models.landmarks import Landmarks
     from realtime.prior import Intrinsics, PriorStage
     from realtime.sources import Frame

@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 
 import numpy as np
+import pytest
 
 
 def in_fresh_process(fn, *args):
@@ -40,6 +41,7 @@ def _viewer_checks() -> None:
         viewer.close()
 
 
+@pytest.mark.slow
 def test_mesh_viewer_updates_in_place_and_fades():
     in_fresh_process(_viewer_checks)
 
@@ -63,6 +65,7 @@ def _synthetic_checks() -> list[bool]:
         detector.close()
 
 
+@pytest.mark.slow
 def test_synthetic_source_renders_people_mediapipe_finds():
     found = in_fresh_process(_synthetic_checks)
     assert sum(found[:4]) >= 3 and sum(found[4:]) >= 3, found  # both sequences render a person
@@ -100,6 +103,7 @@ def _sources_on_other_threads() -> list[float]:
     return shares
 
 
+@pytest.mark.slow
 def test_synthetic_source_renders_from_any_thread():
     """An Open3D EGL window renders only on the thread that created it (from another one every
     pixel comes back as something else than the background); the source renders on its own."""

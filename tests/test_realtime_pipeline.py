@@ -62,7 +62,7 @@ def fake_detect_prior(absent=()):
         record.focal, record.principal = np.array([w, w], np.float32), np.array([w / 2, h / 2], np.float32)
         if record.frame.index in absent:
             return
-        record.landmarks = object()
+        record.landmarks = SimpleNamespace(world=None)
         record.keypoints = KEYPOINTS * [w, h] + record.frame.index * 0.01
         record.confidence = np.ones(17, np.float32)
         record.prior = SimpleNamespace(index=record.frame.index)
@@ -80,7 +80,8 @@ class FakeModel:
     def __init__(self, fail_at: int | None = None, delay_s: float = 0.0):
         self.fail_at, self.delay_s = fail_at, delay_s
 
-    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False):
+    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False,
+                generator=None):
         if prior.index == self.fail_at:
             raise RuntimeError("boom")
         time.sleep(self.delay_s)
@@ -90,10 +91,10 @@ class FakeModel:
         )
 
 
-def make_pipeline(source, model=None, absent=(), outputs=None, sink=None, **kwargs):
+def make_pipeline(source, model=None, absent=(), outputs=None, sink=None, warm_start=False, **kwargs):
     model = model or FakeModel()
     stages = [("detect", fake_detect_prior(absent)), ("prior", lambda r: None),
-              ("diffusion", RecoverStage(model, steps=4))]
+              ("diffusion", RecoverStage(model, steps=4, warm_start=warm_start))]
     render = RenderStage(outputs)
     return Pipeline(source, stages, sink or render, **kwargs), render
 
@@ -110,7 +111,7 @@ def no_stage_threads_left() -> bool:
 
 def test_end_of_source_finalises_every_output(tmp_path):
     source, outputs = FakeSource(30), outputs_in(tmp_path)
-    pipeline, _ = make_pipeline(source, absent={10, 11, 12}, outputs=outputs)
+    pipeline, _ = make_pipeline(source, absent={10, 11, 12}, outputs=outputs, warm_start=True)
     try:
         summary = pipeline.run()
     finally:
@@ -229,6 +230,7 @@ def test_stage_queue_latest_wins_keeps_end_marker():
     assert q.get() is None
 
 
+@pytest.mark.slow
 def test_long_run_memory_stays_flat(tmp_path):
     """2000 tiny frames through every stage and the spooled outputs: traced memory must not grow."""
     n, marks = 2000, {}
@@ -261,7 +263,8 @@ class RecordingModel(FakeModel):
         super().__init__()
         self.warm = []
 
-    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False):
+    def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False,
+                generator=None):
         self.warm.append(warm_start is not None)
         return super().recover(prior, steps, hypotheses, warm_start, dat)
 
@@ -283,7 +286,7 @@ def stage_records(n, jump_at=None, cut_at=None):
 
 def test_warm_start_restarts_on_jump_cut_and_can_be_disabled():
     model = RecordingModel()
-    stage = RecoverStage(model)
+    stage = RecoverStage(model, warm_start=True)
     for record in stage_records(8, jump_at=3, cut_at=6):
         stage(record)
     assert model.warm == [False, True, True, False, True, True, False, True]
@@ -295,7 +298,7 @@ def test_warm_start_restarts_on_jump_cut_and_can_be_disabled():
 
 
 def test_smoothing_follows_and_restarts():
-    stage = RecoverStage(FakeModel(), smooth=True)
+    stage = RecoverStage(FakeModel(), smooth=True, warm_start=True)
     records = stage_records(5, cut_at=3)
     for record in records:
         stage(record)
@@ -314,8 +317,8 @@ def test_benchmark_report_and_table(tmp_path):
     detector.run(FakeSource(20), [("detect", fake_detect_prior())], None)
     full, detector = full.report(), detector.report()
     result = compare(full, detector)
-    cold_then_warm = (DEFAULTS.steps + 19 * 2) / 20  # the fake model's warm frames take 2 steps
-    assert full["frames"] == 20 and full["mesh_frames"] == 20 and full["steps_mean"] == pytest.approx(cold_then_warm)
+    steps = DEFAULTS.steps if not DEFAULTS.warm_start else (DEFAULTS.steps + 19 * 2) / 20  # fake warm frames: 2
+    assert full["frames"] == 20 and full["mesh_frames"] == 20 and full["steps_mean"] == pytest.approx(steps)
     assert set(full["stages_ms"]) == {"capture", "detect", "diffusion", "diffusion/output", "render", "waits"}
     assert full["latency_ms"]["p95"] >= full["latency_ms"]["p50"] > 0
     # latency = detect + diffusion + render + waits (capture's read comes before the timestamp)
@@ -326,4 +329,26 @@ def test_benchmark_report_and_table(tmp_path):
     for text in ("throughput FPS", "latency p50 / p95 ms", "diffusion p50 / p95 ms", "      output p50 / p95 ms",
                  "waits p50 / p95 ms", "frames dropped", "DDIM steps", "FPS ratio"):
         assert text in table
+    assert full["jitter"]["frames"] == 0 and full["jitter"]["ratio"] is None  # no 3D landmarks to compare with
     json.dumps(result)  # JSON-serialisable for --benchmark-json
+
+
+def test_benchmark_jitter_beside_mediapipe_world():
+    """The stream's jitter and MediaPipe's on the same consecutive frames, and their ratio."""
+    from realtime.benchmark import Collector
+    from realtime.record import FrameRecord, MeshResult
+    from realtime.sources import Frame
+
+    collector = Collector(lambda record: True)
+    collector.motion.append({})
+    rng = np.random.default_rng(0)
+    for i in [*range(10), *range(12, 20)]:  # frames 10 and 11 missing: no triple spans them
+        record = FrameRecord(Frame(i, 0.0, i / 30, np.zeros((4, 4, 3), np.uint8), 1.0, 0.0))
+        world = np.zeros((33, 3), np.float32) + rng.normal(0, 0.002, (33, 3))  # MediaPipe shakes by 2 mm
+        joints = np.zeros((17, 3), np.float32) + rng.normal(0, 0.004, (17, 3))  # the mesh by 4 mm
+        record.landmarks = SimpleNamespace(world=world.astype(np.float32))
+        record.mesh = MeshResult(joints, joints, np.zeros(17), 2, 0, False)
+        collector(record)
+    jitter = collector.jitter()
+    assert jitter["frames"] == 8 + 6
+    assert jitter["ratio"] == pytest.approx(2.0, rel=0.35)

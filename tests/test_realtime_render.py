@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime.overlay import draw_overlay, project
+from models.camera import project_rows as project
+from realtime.overlay import draw_overlay
 from realtime.record import FrameRecord, MeshResult
 from realtime.render import HudStats, display_problem
 from realtime.sources import Frame

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime.temporal import OneEuroFilter, SceneCutDetector, is_jump
+from models.stream import OneEuroFilter, is_jump
+from realtime.temporal import SceneCutDetector
 
 
 def test_scene_cut_detector():

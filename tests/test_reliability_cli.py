@@ -62,6 +62,7 @@ def assert_complete_outputs(out: Path, stdout: str) -> None:
     assert (len(scene.geometry) > 0) == (person > 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
 def test_a_stop_signal_finalises_every_output(shared_dir, tmp_path, untrained_weights, name, code):
     """kill / timeout / docker stop (SIGTERM), a closed terminal (SIGHUP), Ctrl+C: the same clean end.
@@ -81,6 +82,7 @@ def test_a_stop_signal_finalises_every_output(shared_dir, tmp_path, untrained_we
     assert_complete_outputs(tmp_path, stdout)
 
 
+@pytest.mark.slow
 def test_recording_over_the_input_is_refused_and_the_input_kept(shared_dir, tmp_path):
     clip = tmp_path / "c.mp4"
     clip.write_bytes((shared_dir / "data" / "videos" / "taiji.mp4").read_bytes())
@@ -105,6 +107,7 @@ def test_recording_over_the_input_is_refused_and_the_input_kept(shared_dir, tmp_
     (["--export", "/sys/hmdiff-run.npz"], "--export: cannot write in /sys"),
     (["--export", "{tmp}/run.npz", "--save-meshes", "{tmp}/run.npz"], "is also --save-meshes"),
 ])
+@pytest.mark.slow
 def test_bad_values_are_refused_before_the_model_loads(tmp_path, args, text):
     """One line, exit 2, in well under a model load's time; the missing --weights shows that the
     model was never reached (it would be the error otherwise)."""
@@ -122,6 +125,7 @@ def test_bad_values_are_refused_before_the_model_loads(tmp_path, args, text):
     assert sorted(os.listdir(tmp_path)) == ["clip"]  # nothing created, no .parts folder
 
 
+@pytest.mark.slow
 def test_a_run_that_finds_nobody_says_so(tmp_path, untrained_weights):
     images = tmp_path / "empty_room"
     images.mkdir()

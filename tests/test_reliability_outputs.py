@@ -80,6 +80,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_readable_parts_that_finish_completes(tmp_path):
     script = KILLED_WRITER.format(repo=str(REPO), tests=str(REPO / "tests"), folder=str(tmp_path), frames=95)
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)

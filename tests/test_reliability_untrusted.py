@@ -99,7 +99,7 @@ def test_npz_object_arrays_go_through_the_restricted_unpickler(tmp_path):
 
 
 def test_cameras_pkl_that_would_write_a_file_is_refused(tmp_path):
-    from models.realsets import main as realsets_main
+    from tools.convert_realset import main as realsets_main
 
     src = tmp_path / "h36m"
     src.mkdir()
@@ -110,14 +110,14 @@ def test_cameras_pkl_that_would_write_a_file_is_refused(tmp_path):
 
 
 def test_shared_h36m_cameras_still_convert(shared_dir, tmp_path):
-    from models.realsets import convert_h36m
+    from models.evaluate.realsets import convert_h36m
 
     real = convert_h36m(shared_dir / "data" / "real" / "h36m", tmp_path / "h36m")
     assert len(real.imgname) == 4 and real.focal.shape == (4, 2) and np.all(real.focal > 500)
 
 
 def test_train_resume_refuses_a_last_pt_that_would_write_a_file(tmp_path, capsys):
-    from models import train
+    from models.train import cli as train
     from models.synth.dataset import DatasetSpec, write_dataset
 
     write_dataset(tmp_path / "data", DatasetSpec(num=16, seed=3), progress=False)

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.body.joints import COCO17, MEDIAPIPE_TO_COCO17, regressor
+from models.body.joints import regressor
+from models.skeletons import COCO17, MEDIAPIPE_TO_COCO17
 from models.synth.anatomy import DOF_INDEX, DOF_NAMES, PoseSpace
-from models.synth.camera import project
+from models.camera import project
 from models.synth.poses import sample_poses
 from models.synth.skeleton import skeleton_from_model
 

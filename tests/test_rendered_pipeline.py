@@ -7,7 +7,7 @@ import torch
 
 from models.hmdiff import load_hmdiff
 from models.synth.dataset import DatasetSpec, write_dataset
-from realtime.eval_rendered import evaluate
+from tools.eval_rendered import evaluate
 from realtime.options import DEFAULTS
 
 # The shipped CPU-trained weights score ~85-110 mm PA-MPJPE on rendered frames (BENCHMARKS.md);
@@ -25,6 +25,7 @@ def results(tmp_path_factory):
     return evaluate(folder, load_hmdiff(), cold_steps=10)  # run_live's defaults otherwise
 
 
+@pytest.mark.slow
 def test_pipeline_finds_the_person_and_recovers_the_mesh(results):
     for mode in ("warm", "cold"):
         r = results[mode]

@@ -282,12 +282,14 @@ def run_live(*args: str) -> subprocess.CompletedProcess:
     (["--export-bvh", "run.txt"], "--export-bvh must end in .bvh"),
     (["--export-bvh", "run.bvh", "--body-model", "smpl"], "--export-bvh needs the anny body model"),
 ])
+@pytest.mark.slow
 def test_export_bvh_arguments_are_one_line(args, text):
     result = run_live("--no-display", *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and text in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_run_live_exports_bvh_and_skinned_glb_from_a_real_video(shared_dir, tmp_path):
     """The shipped weights on 6 frames of taiji.mp4: BVH at the video's rate, one skinned body."""
     trimesh = pytest.importorskip("trimesh")

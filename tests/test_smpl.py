@@ -19,7 +19,8 @@ import torch
 from smplx.vertex_ids import vertex_ids
 
 from models.body import BodyModelError, load_body_model
-from models.body.joints import COCO17, H36M17, LSP14, SMPL_H36M, regressor
+from models.body.joints import H36M17, LSP14, SMPL_H36M, regressor
+from models.skeletons import COCO17
 
 NUM_VERTICES = 6890
 PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]

@@ -11,9 +11,11 @@ import pytest
 import roma
 import torch
 
-from models.body.joints import COCO17, regressor
+from models.body.joints import regressor
+from models.skeletons import COCO17
 from models.synth.anatomy import DOF_INDEX, DOF_NAMES, LOWER, UPPER, PoseSpace, within_limits
-from models.synth.camera import IMAGE_SIZES, principal_margin, project, sample_cameras, view_rotation
+from models.camera import project
+from models.synth.camera import IMAGE_SIZES, principal_margin, sample_cameras, view_rotation
 from models.synth.corruption import LEFT, RIGHT, CorruptionConfig, corrupt, self_occlusion
 from models.synth.motion import sample_sequence
 from models.synth.poses import CATEGORIES, CATEGORY_WEIGHTS, STILL_CATEGORIES, plausible, sample_poses
@@ -354,6 +356,7 @@ def test_dataset_deterministic_and_consistent(tmp_path, anny_body):
     assert set(load_dataset(a, ["pose", "focal"])) == {"pose", "focal"}
 
 
+@pytest.mark.slow
 def test_sequence_dataset_and_cli(tmp_path):
     from models.synth.dataset import load_dataset
 

@@ -6,7 +6,12 @@ import json
 import pytest
 import torch
 
-from models import evaluate, train
+from models.evaluate import cli as evaluate
+from models.evaluate import judge, lift
+from models.train import cli as train
+from models.train import trainer
+from models.train.losses import training_loss
+from models.train.presets import PRESETS
 from models.hmdiff import load_hmdiff
 from models.synth.dataset import DatasetSpec, write_dataset
 
@@ -59,7 +64,7 @@ def test_depth_grows_a_checkpoint_without_changing_its_outputs(tiny_sets, tmp_pa
     base = ["--data", str(tiny_sets / "train"), "--preset", "tiny", "--val-every", "2", "--val-size", "32"]
     assert train.main(base + ["--out", str(tmp_path / "a"), "--iterations", "2"]) == 0
     small = load_hmdiff(tmp_path / "a" / "model.pt").eval()
-    grown = train.with_depth(small, 3).eval()
+    grown = trainer.with_depth(small, 3).eval()
     assert grown.config.denoiser.depth == 3 and len(grown.net.blocks) == 3
     h, k = torch.randn(2, small.net.config.num_points, 3), torch.tensor([200, 700])
     cond = torch.randn(2, 5, small.net.config.dim)
@@ -79,10 +84,10 @@ def test_depth_grows_a_checkpoint_without_changing_its_outputs(tiny_sets, tmp_pa
 
 def test_min_step_trains_only_on_the_steps_asked(tiny_sets, monkeypatch):
     """``--min-step K``: every training batch is noised at steps K..1000, never below."""
-    from models.training_data import SyntheticBatches
+    from models.train.data import SyntheticBatches
 
     data = SyntheticBatches(str(tiny_sets / "train"), val_size=16, seed=0)
-    model = train.build_model(data, train.PRESETS["tiny"])
+    model = trainer.build_model(data, PRESETS["tiny"])
     data.layout = model.layout
     drawn = []
     q_sample = model.schedule.q_sample
@@ -91,7 +96,7 @@ def test_min_step_trains_only_on_the_steps_asked(tiny_sets, monkeypatch):
     for min_step in (1, 900):
         drawn.clear()
         for _ in range(20):
-            train.training_loss(model, data.train_batch(16), gen, min_step=min_step)
+            training_loss(model, data.train_batch(16), gen, min_step=min_step)
         k = torch.cat(drawn)
         assert int(k.min()) >= min_step and int(k.max()) <= 1000
         assert (int(k.min()) < 900) == (min_step == 1)
@@ -104,6 +109,7 @@ def test_train_rejects_a_missing_dataset(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_prints_and_writes_the_ablation(tiny_sets, tmp_path, capsys):
     out = tmp_path / "run"
     train.main(["--data", str(tiny_sets / "train"), "--out", str(out), "--preset", "tiny", "--iterations", "2",
@@ -126,7 +132,7 @@ def test_evaluate_prints_and_writes_the_ablation(tiny_sets, tmp_path, capsys):
 def test_evaluate_runs_what_run_live_runs_on_a_photo():
     from realtime.options import DEFAULTS
 
-    assert (evaluate.PHOTO_STEPS, evaluate.PHOTO_HYPOTHESES, evaluate.PHOTO_MIRROR) == (
+    assert (judge.PHOTO_STEPS, judge.PHOTO_HYPOTHESES, judge.PHOTO_MIRROR) == (
         DEFAULTS.steps, DEFAULTS.photo_hypotheses, DEFAULTS.photo_mirror)
     assert DEFAULTS.replace(static_image_mode=True).frame_hypotheses == DEFAULTS.photo_hypotheses
     assert DEFAULTS.frame_hypotheses == DEFAULTS.hypotheses == 1  # a stream keeps its latency
@@ -141,7 +147,7 @@ def test_evaluate_reports_a_broken_checkpoint_in_one_line(tmp_path, capsys):
 
 
 def test_real_set_converter_and_evaluation(shared_dir, tmp_path):
-    from models.realsets import convert_h36m
+    from models.evaluate.realsets import convert_h36m
 
     real = convert_h36m(shared_dir / "data/real/h36m", tmp_path / "h36m")
     assert len(real.imgname) == 4 and real.joints.shape == (4, 17, 3)
@@ -153,10 +159,11 @@ def test_real_set_converter_and_evaluation(shared_dir, tmp_path):
     assert float(np.abs(uv - src["part"][..., :2]).mean()) < 3.0
 
 
+@pytest.mark.slow
 def test_real_frames_through_mediapipe_with_and_without_the_3d_prior(shared_dir, tmp_path):
     """The 4 real Human3.6M frames, shipped weights: the three MediaPipe-fed variants run, and
     DAT with MediaPipe's world landmarks as 3D prior beats no DAT on them (BENCHMARKS.md)."""
-    from models.realsets import convert_h36m
+    from models.evaluate.realsets import convert_h36m
 
     convert_h36m(shared_dir / "data/real/h36m", tmp_path / "h36m")
     result = tmp_path / "eval.json"
@@ -174,6 +181,7 @@ def test_real_frames_through_mediapipe_with_and_without_the_3d_prior(shared_dir,
     assert 60 < full["mediapipe_world_pa_mpjpe_limb12"] < 120  # about 91 mm (../shared/README.md)
 
 
+@pytest.mark.slow
 def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
     """A 12-pose slice of h36m_lift (two subjects, two actions), shipped weights: the overall figure
     is the pose-weighted mean of the per-action and per-subject ones and the mean of the per-joint
@@ -209,6 +217,7 @@ def test_lift_section_reports_per_subject_and_per_action(shared_dir, tmp_path):
     assert set(row["thigh_length_ratio_per_action"]) == {"Walking", "Sitting"}
 
 
+@pytest.mark.slow
 def test_synthetic_lifting_set_is_lifted_like_a_real_one(tiny_sets, tmp_path):
     """``realsets synthetic-lift`` writes our own bodies in h36m_lift's format: the 2D are the exact
     projections of the Human3.6M joints, actions are the pose categories, and the shipped weights
@@ -216,7 +225,7 @@ def test_synthetic_lifting_set_is_lifted_like_a_real_one(tiny_sets, tmp_path):
     or projection would not come near."""
     import numpy as np
 
-    from models.realsets import main as realsets_main
+    from tools.convert_realset import main as realsets_main
     from models.synth.dataset import load_dataset, load_index
 
     assert realsets_main(["synthetic-lift", str(tiny_sets / "test"), str(tmp_path / "lift")]) == 0
@@ -238,4 +247,4 @@ def test_trunk_tilt_bins_from_the_cameras_up_axis():
     joints = np.zeros((4, 17, 3))
     for i, deg in enumerate((5, 30, 50, 90)):  # thorax 0.5 m from the pelvis, tilted towards the camera
         joints[i, 8] = 0.5 * np.array([0.0, -np.cos(np.radians(deg)), -np.sin(np.radians(deg))])
-    assert evaluate.trunk_tilt_bins(joints).tolist() == ["0-20°", "20-40°", "40-60°", ">60°"]
+    assert lift.trunk_tilt_bins(joints).tolist() == ["0-20°", "20-40°", "40-60°", ">60°"]

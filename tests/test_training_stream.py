@@ -1,4 +1,4 @@
-"""The compact LBS export of anny and the on-the-fly training stream (models/training_stream.py)."""
+"""The compact LBS export of anny and the on-the-fly training stream (models/train/stream.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import torch
 from models.body.anny_lbs import check_against_anny, load_anny_lbs
 from models.body.coarse import load_coarse_mesh
 from models.synth.poses import PoseBatch
-from models.training_stream import TrainingStream
+from models.train.stream import TrainingStream
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_stream_reproduces_the_disk_generator(lbs, mocap_fraction):
     assert (t("joints_coco17") - batch.joints).norm(dim=-1).max() < 1e-4
     # The disk set stores the coarse vertices in float16 (millimetre precision).
     assert (t("coarse_vertices_rel") - (batch.coarse - batch.transl[:, None])).norm(dim=-1).max() < 2e-3
-    from models.synth.camera import project
+    from models.camera import project
 
     clean = project(batch.joints, batch.prior.focal, batch.prior.principal)
     assert (t("keypoints_2d") - clean).norm(dim=-1).max() < 0.05
@@ -107,7 +107,7 @@ def test_stream_is_seeded_resumable_and_sharded(lbs):
 
 
 def test_exact_2d_share_of_the_training_batches(lbs):
-    from models.synth.camera import project
+    from models.camera import project
 
     def exact_rows(batch):
         clean = project(batch.joints, batch.prior.focal, batch.prior.principal)
@@ -156,6 +156,7 @@ def test_stream_workers_give_the_same_batches(lbs):
     assert torch.equal(a.train_batch(8).joints, b.train_batch(8).joints)
 
 
+@pytest.mark.slow
 def test_validation_set_is_fixed(lbs):
     a = TrainingStream(seed=3, lbs=lbs, val_size=40)
     b = TrainingStream(seed=9, rank=1, lbs=lbs, val_size=40)
@@ -183,7 +184,7 @@ def test_world_fn_hook_gets_root_relative_joints(lbs):
 
 
 def test_mocap_fraction_mixes_the_mocap_sampler(lbs, monkeypatch):
-    import models.training_stream as ts
+    import models.train.stream as ts
 
     calls, swaps = [], []
 
@@ -212,8 +213,9 @@ def test_mocap_fraction_mixes_the_mocap_sampler(lbs, monkeypatch):
         TrainingStream(seed=0, lbs=lbs, mocap_fraction=0.5)
 
 
+@pytest.mark.slow
 def test_train_cli_with_the_stream(tmp_path):
-    from models import train
+    from models.train import cli as train
     from models.hmdiff import load_hmdiff
 
     out = tmp_path / "run"
@@ -229,8 +231,9 @@ def test_train_cli_with_the_stream(tmp_path):
     assert json.loads((out / "history.json").read_text())[-1]["step"] == 6
 
 
+@pytest.mark.slow
 def test_train_cli_stream_validates_on_a_disk_set(tmp_path):
-    from models import train
+    from models.train import cli as train
     from models.hmdiff import load_hmdiff
     from models.synth.dataset import DatasetSpec, write_dataset
 

@@ -1,0 +1,1 @@
+"""Asset builders, checks and one-off evaluations, each a program (``python tools/NAME.py --help``)."""

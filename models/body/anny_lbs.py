@@ -3,7 +3,7 @@
 Training samples need only the 256 coarse vertices (``models/body/coarse.py``) and the COCO-17
 joints of a posed, shaped anny body. anny's full forward (13,718 vertices, ~800 MB cache) is not
 needed for that: ``AnnyLBS`` (``load_anny_lbs()``, asset ``models/assets/anny_lbs_256.npz``,
-1.27 MB, built once with ``python -m models.body.anny_lbs --build``) reproduces it from
+1.27 MB, built once with ``python tools/build_anny_lbs.py --build``) reproduces it from
 
 - **shape**: anny's own phenotype → blend-shape map, replicated: each of the 6 phenotypes gives
   piecewise-linear interpolation weights over its anchors (the unexposed ones, cup size, firmness
@@ -23,13 +23,13 @@ needed for that: ``AnnyLBS`` (``load_anny_lbs()``, asset ``models/assets/anny_lb
   output in the canonical frame (pelvis at the origin), like ``BodyModel`` with
   ``global_orient = transl = 0``.
 
-The choice, measured (``python -m models.body.anny_lbs --compare-shape-models``, 2026-12-01,
+The choice, measured (``python tools/build_anny_lbs.py --compare-shape-models``, 2026-12-01,
 500 held-out ``sample_shapes`` bodies, zero pose, coarse vertices, mm mean / p95 / max): a bank of
 512 sampled shapes (nearest phenotype) errs by 17.4 / 53.8 / 158.5; a basis affine in the 6
 phenotypes, fitted on 4,000 shapes, by 9.6 / 26.7 / 100.3; anny's own map (above) is exact up to float32 rounding, costs one 624 x 136
 product, and covers every shape anny can make.
 
-Error against anny's full forward (``python -m models.body.anny_lbs --check``, 2026-12-01, 1,024
+Error against anny's full forward (``python tools/build_anny_lbs.py --check``, 2026-12-01, 1,024
 bodies: 512 ``sample_poses`` + ``sample_shapes``, 512 of ``linear_fit``'s wide random poses with
 uniform phenotypes), millimetres, over all points:
 
@@ -48,7 +48,6 @@ anny's forward of the full meshes.
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -335,28 +334,3 @@ def compare_shape_models(lbs: AnnyLBS, num_test: int = 500, bank: int = 512, fit
     e_aff = (pred.float() - truth).norm(dim=-1).flatten() * 1000
     stat = lambda e: {"mean": float(e.mean()), "p95": float(e.quantile(0.95)), "max": float(e.max())}  # noqa: E731
     return {f"bank of {bank}": stat(e_bank), f"affine basis ({fit} shapes)": stat(e_aff)}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", action="store_true", help="(re)build and store the export from anny")
-    parser.add_argument("--check", action="store_true", help="errors against anny's full forward")
-    parser.add_argument("--compare-shape-models", action="store_true", help="shape bank / affine basis errors")
-    parser.add_argument("--num", type=int, default=1024)
-    args = parser.parse_args()
-    path = lbs_path()
-    if args.build:
-        save_anny_lbs(build_anny_lbs(), path)
-    lbs = load_anny_lbs()
-    print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, {lbs.num_coarse} coarse vertices, {lbs.num_bones} bones, "
-          f"{lbs.num_pairs} joint-bone pairs, {lbs.num_shape_coeffs} shape coefficients")
-    if args.check:
-        for name, row in check_against_anny(lbs, num=args.num).items():
-            print(f"{name}: mean {row['mean']:.4f} p95 {row['p95']:.4f} max {row['max']:.4f} mm")
-    if args.compare_shape_models:
-        for name, row in compare_shape_models(lbs).items():
-            print(f"{name}: mean {row['mean']:.2f} p95 {row['p95']:.2f} max {row['max']:.2f} mm")
-
-
-if __name__ == "__main__":
-    main()

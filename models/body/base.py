@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import roma
 import torch
@@ -83,18 +82,3 @@ class BodyModel(torch.nn.Module):
             vertices = vertices + transl.float()[:, None]
             joints = joints + transl.float()[:, None]
         return BodyOutput(vertices=vertices, joints=joints)
-
-
-def load_body_model(
-    name: str = "anny", model_path: str | Path | None = None, device: str | torch.device = "cpu"
-) -> BodyModel:
-    """Load a body model by name: ``anny`` (default, shipped) or ``smpl``/``smplx`` (user file)."""
-    if name == "anny":
-        from models.body.anny_body import AnnyBody
-
-        return AnnyBody().to(device)
-    if name in ("smpl", "smplx"):
-        from models.body.smpl_body import SmplBody
-
-        return SmplBody(name, model_path).to(device)
-    raise BodyModelError(f"unknown body model {name!r}: expected 'anny', 'smpl' or 'smplx'")

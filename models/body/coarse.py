@@ -17,12 +17,11 @@ Method (``build_coarse_mesh``), all on the rest pose with the average shape:
    so it applies in the camera frame too.
 
 The result is stored sparse in ``models/assets/anny_coarse_<Vc>.npz``; build it with
-``python -m models.body.coarse --build [--num-vertices 256]``, or fit only the upsampler again
+``python tools/build_coarse.py --build [--num-vertices 256]``, or fit only the upsampler again
 with ``--refit`` (the coarse vertices and their order stay: trained weights depend on them).
 """
 from __future__ import annotations
 
-import argparse
 import warnings
 from pathlib import Path
 
@@ -32,7 +31,8 @@ import scipy.sparse.csgraph
 import scipy.spatial
 import torch
 
-from models.body.base import BodyModel, BodyModelError, load_body_model
+from models.body.base import BodyModel, BodyModelError
+from models.body.factory import load_body_model
 from models.body.linear_fit import fit_sum_to_one, random_anny_bodies
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
@@ -182,24 +182,3 @@ def load_coarse_mesh(
         return mesh
     data = {key: torch.from_numpy(value) for key, value in np.load(path).items()}
     return CoarseMesh(data["indices"], data["neighbors"], data["weights"], data["faces"])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", action="store_true", help="(re)build and store the coarse mesh")
-    parser.add_argument("--refit", action="store_true",
-                        help="fit the upsampler again on the stored coarse vertices, in their order "
-                             "(trained weights depend on both; farthest-point sampling can break ties "
-                             "differently on another machine's anny build)")
-    parser.add_argument("--num-vertices", type=int, default=256)
-    args = parser.parse_args()
-    path = coarse_path("anny", args.num_vertices)
-    if args.build or args.refit:
-        keep = load_coarse_mesh("anny", args.num_vertices).indices.numpy() if args.refit else None
-        save_coarse_mesh(build_coarse_mesh(load_body_model("anny"), args.num_vertices, indices=keep), path)
-    mesh = load_coarse_mesh("anny", args.num_vertices)
-    print(f"{path}: {mesh.num_vertices} coarse vertices, {len(mesh.faces)} faces, k={mesh.neighbors.shape[1]}")
-
-
-if __name__ == "__main__":
-    main()

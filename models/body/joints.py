@@ -39,7 +39,7 @@ head joint, ``head`` the end of the head bone, the shoulders its arm joints. Ana
 each joint is attached to; the rest is calibrated with nine interpretable numbers against
 **aggregate statistics only**: the median over subjects S1/S5/S6/S7/S8 of each subject's median
 segment ratio (segment / leg length, ``models.body.segments``) in ``h36m_lift``, never per-frame
-fits (``python scripts/joint_definitions.py --fit`` re-derives them; anny on 200 sampled shapes,
+fits (``python tools/joint_definitions.py --fit`` re-derives them; anny on 200 sampled shapes,
 rest pose; MediaPipe on its world landmarks of the real video ``taiji.mp4``, no ground truth).
 For anny:
 
@@ -67,21 +67,16 @@ anatomical anchors (its shoulders and hips are the visible joint centres of 2D a
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from models.body.base import BodyModel, BodyModelError, load_body_model
+from models.body.base import BodyModel, BodyModelError
 from models.body.coarse import ASSETS_DIR
 from models.body.linear_fit import fit_sum_to_one, random_anny_bodies, stack_sparse
+from models.skeletons import COCO17, MEDIAPIPE_TO_COCO17
 
-COCO17 = [
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-]
 H36M17 = [
     "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax",
     "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
@@ -112,7 +107,7 @@ class H36MDefinition:
     wrist: float = 0.0  # fraction of the forearm (elbow anchor → wrist anchor) added beyond the wrist anchor
 
 
-# Calibrated by ``python scripts/joint_definitions.py --fit`` (2026-12-01); see BENCHMARKS.md.
+# Calibrated by ``python tools/joint_definitions.py --fit`` (2026-12-01); see BENCHMARKS.md.
 ANNY_H36M = H36MDefinition(hip_width=1.176, hip_up=0.678, thorax=0.952, shoulder=0.695, head=0.382,
                            neck_top=-0.305, neck_nose=0.583, elbow=0.144, wrist=-0.053)
 SMPL_H36M = replace(ANNY_H36M, hip_up=0.0)
@@ -174,7 +169,6 @@ SMPL_JOINTS = {
 }
 _SMPL_FACE = {"nose": "nose", "left_eye": "leye", "right_eye": "reye", "left_ear": "lear", "right_ear": "rear"}
 
-MEDIAPIPE_TO_COCO17 = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
 _MEDIAPIPE_ANCHORS: dict[str, dict[int, float]] = {
     **{name: {index: 1.0} for name, index in zip(COCO17, MEDIAPIPE_TO_COCO17)},
     **{f"{s}_{limb}": {index: 1.0}
@@ -365,25 +359,3 @@ def mediapipe_to_lsp14(landmarks: torch.Tensor) -> torch.Tensor:
     """MediaPipe landmarks (..., 33, k) to the LSP-14 approximation (..., 14, k), all channels."""
     matrix = _compose(mediapipe_anchors(), "lsp14", MEDIAPIPE_H36M)
     return torch.einsum("jm,...mk->...jk", matrix.to(landmarks), landmarks)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Build models/assets/anny_regressors.npz")
-    parser.add_argument("--build", action="store_true", help="fit every anchor again (minutes)")
-    parser.add_argument("--recompose", action="store_true",
-                        help="only re-derive the composed sets (h36m17, lsp14) from the stored anchors, "
-                             "after a change of ANNY_H36M")
-    args = parser.parse_args()
-    model = load_body_model("anny")
-    if args.build or not ANNY_REGRESSORS.is_file():
-        save_anny_regressors(build_anny_regressors(model))
-    elif args.recompose:
-        save_anny_regressors(anny_regressors_from(stored_anny_anchors(model)))
-    for name in JOINT_SETS:
-        matrix = regressor(model, name)
-        print(f"{name}: {tuple(matrix.shape)}, {int((matrix != 0).sum())} non-zeros, "
-              f"row sums {matrix.sum(1).min():.4f}..{matrix.sum(1).max():.4f}")
-
-
-if __name__ == "__main__":
-    main()

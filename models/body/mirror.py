@@ -1,4 +1,4 @@
-"""Left/right mirror images: a body mesh's vertex twins and COCO-17's joint twins.
+"""Left/right mirror images: a body mesh's vertex twins (COCO-17's joint twins: ``models.skeletons``).
 
 A mesh mirrored through the plane x = 0 of any frame (the camera's included) is again a body of
 the same topology once every vertex takes its twin's place:
@@ -14,21 +14,9 @@ import torch
 
 from models.body.base import BodyModel, BodyModelError
 from models.body.coarse import ASSETS_DIR
-from models.body.joints import COCO17
 
 SYMMETRY_TOLERANCE_M = 1e-3
 REFLECT_X = torch.tensor([-1.0, 1.0, 1.0])
-
-
-def _twin(name: str) -> str:
-    """A COCO joint name's left/right twin (itself for the midline)."""
-    for side, other in (("left_", "right_"), ("right_", "left_")):
-        if name.startswith(side):
-            return other + name[len(side):]
-    return name
-
-
-COCO17_TWINS = [COCO17.index(_twin(name)) for name in COCO17]
 
 
 def build_vertex_twins(model: BodyModel) -> np.ndarray:
@@ -47,7 +35,7 @@ def vertex_twins(body_model_name: str = "anny", model: BodyModel | None = None) 
     """The stored vertex twins of a body (built from ``model``, or the loaded body, and stored if missing)."""
     path = ASSETS_DIR / f"{body_model_name}_mirror.npy"
     if not path.is_file():
-        from models.body.base import load_body_model
+        from models.body.factory import load_body_model
 
         np.save(path, build_vertex_twins(model or load_body_model(body_model_name)))
     return torch.from_numpy(np.load(path).astype(np.int64))

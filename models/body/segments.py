@@ -19,9 +19,9 @@ import torch
 
 from models.body.joints import H36M17
 from models.metrics import pa_mpjpe
+from models.skeletons import LIMB_PARTS
 
 J = {name: i for i, name in enumerate(H36M17)}
-LIMB_PARTS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
 LIMB12 = [J[n] for n in H36M17 if n.split("_")[-1] in LIMB_PARTS]
 SEGMENTS = {  # name: (joint a, joint b), distance / leg
     "shoulder_width": ("l_shoulder", "r_shoulder"),
@@ -38,7 +38,7 @@ LIMB_BONES = {"thigh": ("hip", "knee"), "shin": ("knee", "ankle"), "upper_arm": 
               "forearm": ("elbow", "wrist")}  # Human3.6M's are rigid: constant length per subject
 TABLE = ("shoulder_width", "pelvis_thorax", "thorax_head", "hip_width")  # the table
 H36M_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
-# Per subject (S1, S5, S6, S7, S8): the median ratio over h36m_lift (scripts/joint_definitions.py).
+# Per subject (S1, S5, S6, S7, S8): the median ratio over h36m_lift (tools/joint_definitions.py).
 H36M_SUBJECT_MEDIANS = {
     "shoulder_width": (0.307, 0.291, 0.286, 0.290, 0.360),
     "pelvis_thorax": (0.542, 0.545, 0.527, 0.538, 0.570),

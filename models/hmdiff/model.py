@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.body.mirror import COCO17_TWINS, REFLECT_X, mirror_points, vertex_twins
+from models.body.mirror import REFLECT_X, mirror_points, vertex_twins
+from models.skeletons import COCO17_TWINS
 from models.hmdiff.dat import AlignmentGradient, DATConfig, fit_translation
 from models.hmdiff.denoiser import Denoiser, DenoiserConfig
 from models.hmdiff.sampler import Sampler
@@ -160,7 +161,7 @@ class HMDiff(nn.Module):
         else:
             mean = lambda x: x.reshape(b, hypotheses, *x.shape[1:]).mean(1)  # noqa: E731
             each = full.reshape(b, hypotheses, *full.shape[1:])
-            spread = each.std(dim=1).norm(dim=-1)
+            spread = hypothesis_spread(each)
         return Recovery(
             vertices=mean(full), joints=mean(joints_rel + transl[:, None]), coarse=mean(coarse_rel + transl[:, None]),
             spread=spread, transl=mean(transl), h0=mean(h0), hypotheses_vertices=each,
@@ -178,7 +179,7 @@ class HMDiff(nn.Module):
         reflect = REFLECT_X.to(both.transl)
         return Recovery(
             vertices=vertices, joints=(both.joints[:b] + mirror_points(both.joints[b:], COCO17_TWINS)) / 2,
-            coarse=vertices[:, self.coarse_mesh.indices], spread=full.std(dim=1).norm(dim=-1),
+            coarse=vertices[:, self.coarse_mesh.indices], spread=hypothesis_spread(full),
             transl=(both.transl[:b] + both.transl[b:] * reflect) / 2, h0=both.h0[:b],
             hypotheses_vertices=full, steps_used=both.steps_used, dat_steps=both.dat_steps,
         )
@@ -188,6 +189,13 @@ class HMDiff(nn.Module):
                    "state_dict": self.net.state_dict(), "extra": extra or {}}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         torch.save(payload, path)
+
+
+def hypothesis_spread(each: torch.Tensor) -> torch.Tensor:
+    """Per-vertex spread (B, V) of hypotheses (B, M, V, 3): the norm of the per-axis standard deviations
+    (unbiased), written out: ``Tensor.std`` over the hypothesis axis is ~1000x slower on the CPU here."""
+    deviation = each - each.mean(dim=1, keepdim=True)
+    return (deviation.square().sum(dim=(1, 3)) / (each.shape[1] - 1)).sqrt()
 
 
 def load_hmdiff(path: str | Path | None = None, device: str | torch.device = "cpu") -> HMDiff:

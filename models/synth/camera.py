@@ -19,6 +19,8 @@ import numpy as np
 import roma
 import torch
 
+from models.camera import image_centre
+
 IMAGE_SIZES = ((640, 480), (480, 640), (1280, 720), (720, 1280), (512, 512), (1920, 1080))
 IMAGE_SIZE_WEIGHTS = (0.3, 0.15, 0.25, 0.1, 0.12, 0.08)
 TRUNCATION_SIDES = ("bottom", "left", "right", "top")
@@ -67,7 +69,7 @@ def sample_intrinsics(n: int, rng: np.random.Generator, cfg: CameraConfig) -> tu
     f = sizes[:, 0] / 2 / np.tan(hfov / 2)
     margin = np.array([principal_margin(w, h, cfg.principal_fraction) for w, h in sizes])
     offset = np.clip(np.round(rng.normal(0, margin[:, None] / 2, (n, 2))), -margin[:, None], margin[:, None])
-    principal = (sizes - 1) / 2 + offset
+    principal = image_centre(sizes[:, 0], sizes[:, 1]) + offset
     return np.stack([f, f], 1).astype(np.float32), principal.astype(np.float32), sizes.astype(np.int32)
 
 
@@ -75,12 +77,6 @@ def view_rotation(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> torch
     """World (upright, y down) to camera rotations (n, 3, 3) from angles in degrees."""
     deg = torch.as_tensor(np.stack([roll, pitch, yaw], 1), dtype=torch.float32)
     return roma.euler_to_rotmat("ZXY", deg, degrees=True)
-
-
-def project(points: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor) -> torch.Tensor:
-    """Pinhole projection of camera-frame points (B, ..., 3) with focal/principal (B, 2)."""
-    shape = (points.shape[0],) + (1,) * (points.dim() - 2) + (2,)
-    return points[..., :2] / points[..., 2:3] * focal.reshape(shape) + principal.reshape(shape)
 
 
 def _place(points: np.ndarray, focal: np.ndarray, principal: np.ndarray, size: np.ndarray,

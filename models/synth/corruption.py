@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import roma
 import torch
 
+from models.camera import normalised
+
 # COCO OKS sigmas (Lin et al. 2014), per keypoint in COCO-17 order.
 OKS_SIGMAS = torch.tensor([0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062,
                            0.107, 0.107, 0.087, 0.087, 0.089, 0.089])
@@ -110,8 +112,8 @@ def self_occlusion(joints: torch.Tensor, cfg: CorruptionConfig) -> torch.Tensor:
     ends_a, ends_b, radius, margin, exclude = _part_tables(joints.device)
     a = torch.einsum("kj,bjc->bkc", ends_a, joints)
     b = torch.einsum("kj,bjc->bkc", ends_b, joints)
-    uv = (joints[..., :2] / joints[..., 2:3])[:, :, None]  # (B, 17, 1, 2) normalised image coords
-    ua, ub = a[..., :2] / a[..., 2:3], b[..., :2] / b[..., 2:3]  # (B, K, 2)
+    uv = normalised(joints)[:, :, None]  # (B, 17, 1, 2) normalised image coords
+    ua, ub = normalised(a), normalised(b)  # (B, K, 2)
     ab = (ub - ua)[:, None]
     rel = uv - ua[:, None]
     t = ((rel * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-12)).clamp(0, 1)  # (B, 17, K)

@@ -41,7 +41,8 @@ from models.body import load_body_model
 from models.body.coarse import load_coarse_mesh
 from models.body.joints import regressor
 from models.synth.anatomy import PoseSpace
-from models.synth.camera import project, sample_cameras, sample_sequence_camera
+from models.camera import project
+from models.synth.camera import sample_cameras, sample_sequence_camera
 from models.synth.corruption import corrupt
 from models.synth.motion import Motion, sample_sequence
 from models.synth.poses import CATEGORIES, PoseBatch, sample_poses

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from models.synth.mocap import FPS, BvhMotion, _fraction, bvh_forward, leg_length_cm
+from models.synth.bvh import FPS, BvhMotion, bvh_forward, leg_length_cm, rotation_fraction
 
 SUBJECT = 0  # DeepMimic's clips name no subject: all in the training split
 CATEGORIES = {  # DeepMimic clip -> models.synth.mocap.SOURCE_CATEGORIES
@@ -168,7 +168,7 @@ def to_daz(character: Character, local: np.ndarray, position: np.ndarray, refere
             target = dm_world[:, d]
             if share < 1.0:
                 parent = dm_world[:, character.parents[d]]
-                target = parent @ _fraction(local[:, d], share)
+                target = parent @ rotation_fraction(local[:, d], share)
             change = target @ ref_dm[d].T  # world change from the reference pose, DeepMimic axes
             change = DEEPMIMIC_TO_BVH @ change @ DEEPMIMIC_TO_BVH.T
             world[:, j] = change @ daz_ref_world[j]

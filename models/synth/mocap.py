@@ -17,7 +17,7 @@ Retargeting (only rotations carry over; the Daz bone lengths are dropped):
   ``G_b = D_j C_b`` and its pose rotation ``R_b = G_parent^-1 G_b`` along anny's own chain.
 - Rest alignment ``C_b``: identity for the root and the axial bones, so a neutral BVH trunk gives
   anny's own spine curvature (the Daz and anny spines differ by 3-18 degrees per segment at rest,
-  the "T-pose" column of ``scripts/mocap_check.py``). Limb bones: the rotation taking anny's rest
+  the "T-pose" column of ``tools/mocap_check.py``). Limb bones: the rotation taking anny's rest
   segment and a second vector onto the Daz T-pose ones (upper arm / forearm: the elbow hinge;
   hand: across the knuckles; thigh / shin: forward; foot: lateral), i.e. anny's A-pose arms are
   lifted to the T-pose. The Daz elbow is 17 degrees bent at its zero pose and the data's elbows
@@ -66,6 +66,8 @@ from scipy.spatial.transform import Rotation
 
 from models.body.base import ANNY_TO_CANONICAL
 from models.synth.anatomy import PoseSpace
+from models.synth.bvh import (FPS, BvhMotion, bvh_forward, bvh_points, leg_length_cm,  # noqa: F401 - mocap.read_bvh
+                               read_bvh, rotation_fraction)
 from models.synth.motion import Motion
 from models.synth.poses import CATEGORIES, JITTER_DEG, SMALL_BONE_NOISE_DEG, PoseBatch, default_space, plausible
 from models.synth.skeleton import Skeleton, forward_kinematics
@@ -84,70 +86,6 @@ BVH_TO_WORLD = ANNY_TO_WORLD @ BVH_TO_ANNY  # diag(1, -1, -1): y down, faces -z
 def mocap_dir() -> Path:
     """The staged mocap folder (``$HMDIFF_MOCAP_DIR`` or ``../shared/data/mocap`` beside the repo)."""
     return Path(os.environ.get(MOCAP_DIR_ENV) or DEFAULT_MOCAP_DIR)
-
-
-# ---------------------------------------------------------------------------------------------
-# BVH reading and forward kinematics (bvhio parses; rotations are checked against scipy in tests)
-
-
-@dataclass
-class BvhMotion:
-    """One BVH file: hierarchy (cm) and per-frame local joint rotations."""
-
-    names: list[str]
-    parents: list[int]  # -1 for the root
-    offsets: np.ndarray  # (J, 3) float64 cm, joint head relative to the parent's head (parent axes)
-    end_sites: dict[str, np.ndarray]  # leaf joint name -> End Site offset (cm)
-    rotations: np.ndarray  # (T, J, 3, 3) float64 local rotations (global = parent_global @ offset @ R)
-    root_position: np.ndarray  # (T, 3) float64 cm
-    frame_time: float
-
-    def index(self, name: str) -> int:
-        return self.names.index(name)
-
-
-def read_bvh(path: str | Path) -> BvhMotion:
-    """Read a BVH file with bvhio (its Euler channels are intrinsic in channel order)."""
-    import warnings
-
-    with warnings.catch_warnings():  # bvhio imports PyGLM as "glm", which PyGLM plans to deprecate
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        import bvhio
-
-    bvh = bvhio.readAsBvh(str(path))
-    joints = [joint for joint, _, _ in bvh.Root.layout()]
-    position = {id(joint): i for i, joint in enumerate(joints)}
-    parents = [-1] * len(joints)
-    for joint in joints:
-        for child in joint.Children:
-            parents[position[id(child)]] = position[id(joint)]
-    quats = np.array([[(k.Rotation.x, k.Rotation.y, k.Rotation.z, k.Rotation.w) for k in joint.Keyframes]
-                      for joint in joints], dtype=np.float64)  # (J, T, 4) xyzw
-    num_joints, num_frames = quats.shape[:2]
-    rotations = Rotation.from_quat(quats.reshape(-1, 4)).as_matrix().reshape(num_joints, num_frames, 3, 3)
-    root = np.array([(k.Position.x, k.Position.y, k.Position.z) for k in joints[0].Keyframes], dtype=np.float64)
-    return BvhMotion(
-        names=[joint.Name for joint in joints], parents=parents,
-        offsets=np.array([tuple(joint.Offset) for joint in joints], dtype=np.float64),
-        end_sites={joint.Name: np.array(tuple(joint.EndSite), dtype=np.float64) for joint in joints
-                   if not joint.Children},
-        rotations=np.ascontiguousarray(rotations.transpose(1, 0, 2, 3)), root_position=root,
-        frame_time=float(bvh.FrameTime))
-
-
-def bvh_forward(motion: BvhMotion) -> tuple[np.ndarray, np.ndarray]:
-    """World rotations (T, J, 3, 3) and joint heads (T, J, 3) cm in BVH axes."""
-    num = len(motion.names)
-    world = np.empty_like(motion.rotations)
-    heads = np.empty(motion.rotations.shape[:1] + (num, 3))
-    for j, p in enumerate(motion.parents):  # BVH order lists parents first
-        if p < 0:
-            world[:, j] = motion.rotations[:, j]
-            heads[:, j] = motion.root_position + motion.offsets[j]
-        else:
-            world[:, j] = world[:, p] @ motion.rotations[:, j]
-            heads[:, j] = heads[:, p] + world[:, p] @ motion.offsets[j]
-    return world, heads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,22 +136,6 @@ def segments() -> dict[str, tuple[str, str, str, str]]:
     return out
 
 
-def leg_length_cm(reference: BvhMotion) -> float:
-    """The Daz figure's leg (hip joint to ankle, cm) in its T-pose reference."""
-    points = bvh_points(reference, *bvh_forward(reference))
-    return float(points["lThigh"][0, 1] - points["lFoot"][0, 1])
-
-
-def bvh_points(motion: BvhMotion, world: np.ndarray, heads: np.ndarray) -> dict[str, np.ndarray]:
-    """Named points (T, 3) cm in BVH axes: joint heads, ``eyes`` (midpoint), ``lToe``/``rToe`` (foot tips)."""
-    points = {name: heads[:, i] for i, name in enumerate(motion.names)}
-    points["eyes"] = 0.5 * (points["leftEye"] + points["rightEye"])
-    for s in "lr":
-        foot = motion.index(f"{s}Foot")
-        points[f"{s}Toe"] = heads[:, foot] + world[:, foot] @ motion.end_sites[f"{s}Foot"]
-    return points
-
-
 def anny_points(heads: np.ndarray, skeleton: Skeleton) -> dict[str, np.ndarray]:
     """Named points (..., 3) from anny bone heads (..., J, 3): bone heads and ``eyes`` (midpoint)."""
     points = {name: heads[..., i, :] for i, name in enumerate(skeleton.names)}
@@ -241,12 +163,6 @@ def _twist(rot: np.ndarray, axis: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(twist, axis=1, keepdims=True)
     twist = np.where(norm > 1e-9, twist / np.maximum(norm, 1e-12), np.array([0.0, 0.0, 0.0, 1.0]))
     return Rotation.from_quat(twist).as_matrix().reshape(rot.shape)
-
-
-def _fraction(rot: np.ndarray, frac: float) -> np.ndarray:
-    """rot ** frac (same axis, angle scaled) for rotations (..., 3, 3)."""
-    vec = Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec() * frac
-    return Rotation.from_rotvec(vec).as_matrix().reshape(rot.shape)
 
 
 class Retargeter:
@@ -322,7 +238,7 @@ class Retargeter:
                 pass
             elif name in groups:  # spread the joint's rotation evenly over a chain of bones
                 bones = groups[name]
-                share = _fraction(np.swapaxes(glob[parent], 1, 2) @ target[bones[-1]], 1.0 / len(bones))
+                share = rotation_fraction(np.swapaxes(glob[parent], 1, 2) @ target[bones[-1]], 1.0 / len(bones))
                 local.update({bone: share for bone in bones})
             elif name.split(".")[0] in ("lowerarm01", "lowerleg01"):
                 side, arm = name[-1], name.startswith("lowerarm")
@@ -492,7 +408,6 @@ def yaw_free(world_rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 # The retargeted set: build once, cache, load
 
-FPS = 30.0
 CODE_VERSION = "3"  # bump when the retargeting changes
 SOURCE_CATEGORIES = (  # index.csv's categories (PROVENANCE.md), in a fixed order
     "walk", "walk_uneven_terrain", "walk_forward_backward_sideways", "run", "jump", "playground_climb_hang_jump",

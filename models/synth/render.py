@@ -20,6 +20,7 @@ import numpy as np
 import open3d as o3d
 
 from models.body.base import BodyModel
+from models.camera import image_centre
 from models.synth.appearance import BodyRegions, Look, add_noise, sample_look, shade
 from models.synth.camera import principal_margin
 
@@ -79,7 +80,7 @@ class Renderer:
 
     def crop_offset(self, principal: np.ndarray) -> tuple[int, int]:
         """Top-left corner of the image inside the larger window for a principal point (2,)."""
-        shift = np.asarray(principal, np.float64) - [(self.width - 1) / 2, (self.height - 1) / 2]
+        shift = np.asarray(principal, np.float64) - image_centre(self.width, self.height)
         whole = np.round(shift)
         if np.abs(shift - whole).max() > 1e-3 or np.abs(whole).max() > self.margin:
             raise ValueError(f"principal point offset {shift} must be whole pixels within +-{self.margin}")
