@@ -1,6 +1,6 @@
 """Build ``models/assets/anny_phenotype.npz``, the phenotype estimator of ``models.body.phenotype``.
 
-``python -m tools.build_phenotype [--bodies 2048] [--people 96] [--per-person 16] [--seed 0]``
+``python tools/build_phenotype.py [--bodies 2048] [--people 96] [--per-person 16] [--seed 0]``
 (about 3 minutes on one busy CPU thread; anny itself is not needed, only its compact LBS export):
 
 1. **Pairs**: ``--bodies`` random bodies (``models.synth.poses.sample_poses``,
@@ -17,17 +17,22 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import roma
 import torch
 
-from models.body.anny_lbs import AnnyLBS, load_anny_lbs
-from models.body.phenotype import JOINT_PAIRS, NUM_PAIRS, PHENOTYPE_PATH, body_lengths, save_phenotype_estimator
-from models.synth.anatomy import PoseSpace
-from models.synth.poses import sample_poses
-from models.synth.shapes import SHAPE_NAMES, sample_shapes
+if __package__ in (None, ""):  # run as a script: the repository on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.body.anny_lbs import AnnyLBS, load_anny_lbs  # noqa: E402
+from models.body.phenotype import JOINT_PAIRS, NUM_PAIRS, PHENOTYPE_PATH, body_lengths, save_phenotype_estimator  # noqa: E402
+from models.synth.anatomy import PoseSpace  # noqa: E402
+from models.synth.poses import sample_poses  # noqa: E402
+from models.synth.shapes import SHAPE_NAMES, sample_shapes  # noqa: E402
 
 PAIR_RADIUS = 0.35  # metres, at rest
 POSE_SLACK = 0.01  # metres added to a pair's pose change in the selection ratio

@@ -25,17 +25,23 @@ import numpy as np
 import torch
 
 from models.body.coarse import ASSETS_DIR
+from models.skeletons import COCO17
 
 PHENOTYPE_PATH = ASSETS_DIR / "anny_phenotype.npz"
 NUM_PAIRS = 800
-# COCO-17 segments whose lengths the estimator reads (pose-invariant up to the joints' own slack).
-JOINT_PAIRS = (
-    (5, 6), (11, 12),  # shoulder width, hip width
-    (5, 7), (6, 8), (7, 9), (8, 10),  # upper arms, forearms
-    (11, 13), (12, 14), (13, 15), (14, 16),  # thighs, shins
-    (5, 11), (6, 12),  # torso sides
-    (1, 2), (3, 4), (0, 5), (0, 6),  # eyes, ears, nose to shoulders
+# COCO-17 segments whose lengths the estimator reads (pose-invariant up to the joints' own slack),
+# by name (``models.skeletons.COCO17``); the stored asset keeps their indices.
+JOINT_PAIR_NAMES = (
+    ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),  # shoulder width, hip width
+    ("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"),  # upper arms
+    ("left_elbow", "left_wrist"), ("right_elbow", "right_wrist"),  # forearms
+    ("left_hip", "left_knee"), ("right_hip", "right_knee"),  # thighs
+    ("left_knee", "left_ankle"), ("right_knee", "right_ankle"),  # shins
+    ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),  # torso sides
+    ("left_eye", "right_eye"), ("left_ear", "right_ear"),  # eyes, ears
+    ("nose", "left_shoulder"), ("nose", "right_shoulder"),  # nose to shoulders
 )
+JOINT_PAIRS = tuple((COCO17.index(a), COCO17.index(b)) for a, b in JOINT_PAIR_NAMES)
 
 
 def body_lengths(coarse: torch.Tensor, joints: torch.Tensor, pairs: torch.Tensor,
@@ -76,10 +82,10 @@ def save_phenotype_estimator(arrays: dict[str, np.ndarray], path: Path = PHENOTY
 
 
 def load_phenotype_estimator(path: Path | None = None, device: str | torch.device = "cpu") -> PhenotypeEstimator:
-    """The stored estimator (``python -m tools.build_phenotype`` makes it)."""
+    """The stored estimator (``python tools/build_phenotype.py`` makes it)."""
     path = Path(path or PHENOTYPE_PATH)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: build it with python -m tools.build_phenotype")
+        raise FileNotFoundError(f"{path} is missing: build it with python tools/build_phenotype.py")
     with np.load(path) as data:
         arrays = {key: data[key] for key in data.files}
     return PhenotypeEstimator(arrays).to(device)
