@@ -73,6 +73,10 @@ class LiveOptions:
                                  "core; torch's own number for photos)")  # 0: one for a stream (its ops are tiny
     # at batch 1-2 and the pipeline detects the next frame on the other core meanwhile;
     # p95 ratio 1.32-1.43 in 4 runs against 1.25-1.56 with two, BENCHMARKS.md), torch's own for photos
+    body_shape: tuple[float, ...] | None = _opt(None, "the body's 6 anny phenotypes in [0, 1] (gender 0 male .. 1 "
+                                                     "female, age, muscle, weight, height, proportions), the same on "
+                                                     "every frame and in the exports (default: anny's average body, "
+                                                     "0.5 each)")
 
     # Sources and playback.
     fps: float = _opt(30.0, "camera frame rate; playback rate of images/synthetic")  # fallback when a video has none
@@ -105,6 +109,7 @@ class LiveOptions:
             mirror=self.frame_mirror, smooth=self.smooth and not self.static_image_mode,
             smoothing=SmoothingSettings(self.smooth_min_cutoff, self.smooth_beta),
             jump_threshold=self.jump_threshold, min_keypoint_confidence=self.min_keypoint_confidence,
+            shape=self.body_shape,
         )
 
     @property

@@ -26,6 +26,10 @@ local motion of the recovered coarse mesh:
    upsample plus the shape's fine detail; ``beta = 0`` (default) takes the body from the shape's
    template and only the motions from the recovery (its own shape and vertex noise are dropped).
 
+Where it runs: ``HMDiff`` (``models/hmdiff/model.py``) builds every full mesh with it, at the
+shape the caller gives (``recover(shape=...)``; the live product's ``--gender`` / ``--body-shape``,
+``LiveOptions.body_shape``) or at anny's average (0.5 each): one body along a whole track.
+
 Cost: one sparse product (the upsampler on 12 columns per body), 26 3x3 SVDs and small dense
 products; the template (cached per shape) is one LBS forward of the coarse mesh
 (``bench/shape.py`` prints the ms).
