@@ -3,9 +3,12 @@
 Light (no torch): ``realtime.app`` checks its arguments with it before anything heavy loads. The
 values are anny's phenotypes in [0, 1], in :data:`SHAPE_NAMES` order (``models.synth.shapes``);
 gender is 0 for male and 1 for female (anny's convention); a value not given is anny's average,
-0.5, except the age with ``--gender``: an adult's (:data:`ADULT_AGE`; anny's age 0.5 is a body of
-about 13 years by its own calibration, ``models.synth.shapes.years_to_anny_age``, and a "male" of
-that age looks like a boy). The shape goes to ``HMDiff.recover(shape=...)`` (the full mesh, ``models.body.shaped``)
+0.5, except the age and height with ``--gender``: a median adult's (:data:`ADULT_AGE`,
+:data:`ADULT_HEIGHT`; anny's age 0.5 is a body of about 13 years by its own calibration,
+``models.synth.shapes.years_to_anny_age``, and a "male" of that age looks like a boy; an adult man
+of height 0.5 is 1.90 m tall, longer-boned than the bodies the network recovers (trained on
+``models.synth.shapes``: men median 1.75 m, women 1.60 m), which the skeleton exports' rig then
+fits 38 mm off: 25 mm at 0.36, 14 mm for the default body, 120 frames of taiji.mp4). The shape goes to ``HMDiff.recover(shape=...)`` (the full mesh, ``models.body.shaped``)
 and to the skeleton exports' fit (``models.body.pose_fit``), the same on every frame.
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
 AVERAGE_SHAPE = (0.5,) * len(SHAPE_NAMES)
 GENDERS = {"male": 0.0, "female": 1.0, "neutral": 0.5}
 ADULT_AGE = 0.79  # anny's age value of a 35-year-old body (years_to_anny_age(35) = 0.792)
+ADULT_HEIGHT = 0.36  # at ADULT_AGE: a man 1.75 m tall, a woman 1.62 m, gender 0.5 1.68 m (anny at rest)
 
 
 class BodyShapeError(ValueError):
@@ -22,8 +26,9 @@ class BodyShapeError(ValueError):
 
 def parse_body_shape(text: str | None = None, gender: str | None = None) -> tuple[float, ...] | None:
     """The 6 phenotypes of ``--body-shape NAME=VALUE,...`` (any subset of :data:`SHAPE_NAMES`, the
-    rest 0.5) and ``--gender male|female|neutral`` (an adult: age :data:`ADULT_AGE` unless
-    ``--body-shape`` gives one); None when neither is given (the default body).
+    rest 0.5) and ``--gender male|female|neutral`` (a median adult: age :data:`ADULT_AGE` and
+    height :data:`ADULT_HEIGHT` unless ``--body-shape`` gives them); None when neither is given
+    (the default body).
     Raises :class:`BodyShapeError` (one line) for an unknown name, a repeated one, a value that is
     not a number in [0, 1], or a gender given twice."""
     if text is None and gender is None:
@@ -52,6 +57,7 @@ def parse_body_shape(text: str | None = None, gender: str | None = None) -> tupl
             raise BodyShapeError("give the gender once: --gender or gender= in --body-shape, not both")
         values["gender"] = GENDERS[gender]
         values.setdefault("age", ADULT_AGE)
+        values.setdefault("height", ADULT_HEIGHT)
     return tuple(values.get(name, default) for name, default in zip(SHAPE_NAMES, AVERAGE_SHAPE))
 
 

@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--no-warmup", action="store_true", help=LiveOptions.help("warmup"))
     model.add_argument("--body-shape", metavar="NAME=VALUE,...", help=LiveOptions.help("body_shape") + "; e.g. "
                        "gender=0,age=0.5,muscle=0.5,weight=0.5,height=0.5,proportions=0.5 (names not given: 0.5)")
-    model.add_argument("--gender", choices=tuple(GENDERS), help="the body's gender, an adult's (--body-shape gender=0 or 1, "
-                       "age=0.79; the rest 0.5)")
+    model.add_argument("--gender", choices=tuple(GENDERS), help="the body's gender, a median adult's (--body-shape gender=0 or 1, "
+                       "age=0.79, height=0.36; the rest 0.5)")
     out = p.add_argument_group("outputs")
     out.add_argument("--no-display", action="store_true", help="headless: no windows")
     out.add_argument("--record", type=Path, metavar="FILE.mp4", help="the overlay video")

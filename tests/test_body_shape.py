@@ -10,7 +10,7 @@ from models.body_shape import AVERAGE_SHAPE, BodyShapeError, parse_body_shape
 from models.synth.anatomy import PoseSpace
 from models.synth.poses import sample_poses
 
-MALE, FEMALE = (0.0, 0.79, 0.5, 0.5, 0.5, 0.5), (1.0, 0.79, 0.5, 0.5, 0.5, 0.5)  # --gender male / female: adults
+MALE, FEMALE = (0.0, 0.79, 0.5, 0.5, 0.36, 0.5), (1.0, 0.79, 0.5, 0.5, 0.36, 0.5)  # --gender male / female: adults
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,9 @@ def people():
 def test_parse_body_shape():
     assert parse_body_shape() is None  # the default body
     assert parse_body_shape(gender="male") == MALE and parse_body_shape(gender="female") == FEMALE
-    assert parse_body_shape(gender="neutral") == (0.5, 0.79, 0.5, 0.5, 0.5, 0.5)
+    assert parse_body_shape(gender="neutral") == (0.5, 0.79, 0.5, 0.5, 0.36, 0.5)
     assert parse_body_shape("gender=0") == (0.0, 0.5, 0.5, 0.5, 0.5, 0.5)  # names not given: 0.5
-    assert parse_body_shape("age=0.6", gender="female") == (1.0, 0.6, 0.5, 0.5, 0.5, 0.5)
+    assert parse_body_shape("age=0.6", gender="female") == (1.0, 0.6, 0.5, 0.5, 0.36, 0.5)
     assert parse_body_shape("gender=1,age=0.8, weight = 0.25") == (1.0, 0.8, 0.5, 0.25, 0.5, 0.5)
     assert parse_body_shape("height=0.7", gender="male") == (0.0, 0.79, 0.5, 0.5, 0.7, 0.5)
     for text, gender, message in [("sex=1", None, "unknown name 'sex'"), ("age=1.5", None, "must be in [0, 1]"),
