@@ -331,7 +331,13 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.dropped} dropped, {summary.skipped} skipped; stopped: {summary.reason}")
     if summary.frames and not outputs.with_person:
         log.warning("no person was found in any of the %d frames", summary.frames)
-    return EXIT_INTERRUPTED if summary.reason == "interrupted" else 0
+    if summary.reason == "interrupted":
+        return EXIT_INTERRUPTED
+    if outputs.unwritten:  # asked for and not written: each said why in one line (or the line below)
+        if not outputs.frames:
+            say(f"error: no frame reached the outputs: {', '.join(map(str, outputs.unwritten))} not written", err=True)
+        return EXIT_ERROR
+    return 0
 
 
 def run_benchmark(args: argparse.Namespace, source, make_source, live, render, options: LiveOptions) -> int:

@@ -142,6 +142,9 @@ class PartsWriter:
     path: Path
     folder: Path | None = None
     finishers: Mapping[str, Finisher] = {}  # kind -> finisher, of this writer's kinds
+    written: bool | None = None  # after close: whether the output was written (None: not closed yet)
+    quiet = False  # no warning when not written (set by Outputs for a run that reached no frame)
+    says_why = False  # its finisher warns itself, with the reason, when it writes nothing
 
     def close(self) -> None:
         self._flush()
@@ -149,7 +152,10 @@ class PartsWriter:
             return
         folder, self.folder = self.folder, None
         target, frames = finish(folder, self.finishers)
-        if frames is None and not target.exists():
+        self.written = frames is not None
+        if frames is None and (self.quiet or self.says_why):
+            pass
+        elif frames is None and not target.exists():
             log.warning("%s not written: this run had nothing to write in it", target)
         elif frames is None:
             log.warning("%s not written: this run had nothing to write in it (the file there is an earlier "

@@ -34,7 +34,9 @@ def _say(text: str) -> None:
 
 class StopSignals:
     """For the length of a ``with`` block (main thread): SIGTERM / SIGHUP do what SIGINT does then,
-    and the first stop signal received decides :meth:`exit_code`."""
+    and the first stop signal received decides :meth:`exit_code`. A SIGINT that was ignored (a
+    background job's, inherited) raises ``KeyboardInterrupt`` too: ``kill -INT`` stops a run at
+    any moment, as it does during the pipeline."""
 
     active: ClassVar["StopSignals | None"] = None
 
@@ -44,6 +46,8 @@ class StopSignals:
 
     def __enter__(self) -> "StopSignals":
         if _main_thread():
+            if not callable(signal.getsignal(signal.SIGINT)):  # ignored (a background job's): still a stop
+                self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
             for sig in STOP_SIGNALS[1:]:
                 self._previous[sig] = signal.signal(sig, self._forward)
             StopSignals.active = self

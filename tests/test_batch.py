@@ -133,3 +133,29 @@ def test_process_video_in_process_with_overlay(videos, tmp_path):
     assert names == ["clip_a.bvh", "clip_a.glb", "clip_a.mp4", "clip_a.npz", "done.json"]
     cap = cv2.VideoCapture(str(tmp_path / "clip_a" / "clip_a.mp4"))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 5
+
+
+class NobodyLive:
+    """LiveRecovery's surface for process_video, finding nobody in any frame."""
+
+    faces, num_vertices = np.zeros((1, 3), np.int64), 14000
+
+    def process_record(self, record):
+        return record
+
+    def close(self):
+        pass
+
+
+def test_a_failed_video_leaves_no_outputs_behind(tmp_path):
+    """No person in any frame: the video fails in one line and its folder is left empty (removed),
+    not holding a noperson.npz of NaNs that looks like a result."""
+    video = tmp_path / "noperson.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 120))
+    for k in range(4):
+        writer.write(np.full((120, 160, 3), 60 + 10 * k, np.uint8))
+    writer.release()
+    out = tmp_path / "out" / "noperson"
+    with pytest.raises(Exception, match="^no person in any frame of noperson.mp4$"):
+        process_video(video, out, BatchOptions(), NobodyLive)
+    assert not out.exists() and list((tmp_path / "out").iterdir()) == []

@@ -151,6 +151,7 @@ def _process_video(video: Path, folder: Path, options: BatchOptions, live_factor
         raise
     total = min(source.length or 0, options.max_frames or (source.length or 0)) or None
     frames = 0
+    failed = True  # until the video is done: its outputs are then removed (no half result is left)
     try:
         draw = None
         if options.overlay:
@@ -165,10 +166,15 @@ def _process_video(video: Path, folder: Path, options: BatchOptions, live_factor
                 report(frames, total)
             if options.max_frames and frames >= options.max_frames:
                 break
+        failed = not outputs.with_person
     finally:
         source.close()
         live.close()
-        outputs.close()  # every output finalised, even after a failure
+        try:
+            outputs.close()  # every output finalised, even after a failure (and removed then)
+        finally:
+            if failed:
+                _remove_outputs(folder, outputs)
     if not outputs.with_person:
         raise VideoError(f"no person in any frame of {video.name}")
     elapsed = time.perf_counter() - started
@@ -177,6 +183,16 @@ def _process_video(video: Path, folder: Path, options: BatchOptions, live_factor
                "seconds": elapsed, "fit": fit}
     _write_done(folder, summary)  # last: the video counts as done only now
     return summary
+
+
+def _remove_outputs(folder: Path, outputs) -> None:
+    """What a failed video's run wrote in its folder, and the folder when nothing else is left in it."""
+    for writer in outputs.writers:
+        Path(writer.path).unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # something else is there: kept
 
 
 class VideoWorker:

@@ -484,6 +484,7 @@ class Outputs:
     ) -> None:
         self.writers: list = []
         self.frames = self.with_person = self.with_mesh = 0
+        self.unwritten: list[Path] = []  # after close: the outputs asked for that were not written
         try:
             if record:
                 self.writers.append(VideoRecorder(record, fps))
@@ -516,7 +517,11 @@ class Outputs:
         with deferred():
             for writer in self.writers:
                 try:
+                    if isinstance(writer, PartsWriter) and not self.frames:
+                        writer.quiet = True  # a run that reached no frame says so itself
                     writer.close()
+                    if getattr(writer, "written", None) is False:
+                        self.unwritten.append(writer.path)
                 except (KeyboardInterrupt, SystemExit) as err:
                     interrupt = interrupt or err
                 except OutputError as err:
