@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -159,3 +161,44 @@ def test_a_failed_video_leaves_no_outputs_behind(tmp_path):
     with pytest.raises(Exception, match="^no person in any frame of noperson.mp4$"):
         process_video(video, out, BatchOptions(), NobodyLive)
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []
+
+
+def ray_processes() -> dict[int, str]:
+    """Ray's processes on this machine (pid -> command) by ps: workers and agents (``ray::``) and
+    the services run from Ray's package (GCS, raylet, dashboard, monitors)."""
+    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    found = {}
+    for line in listing.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if args.startswith("ray::") or "/site-packages/ray/" in args:
+            found[int(pid)] = args[:100]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, code, delay", [
+    ("SIGTERM", 143, 1.5), ("SIGTERM", 143, 6.0), ("SIGINT", 130, 3.0), ("SIGHUP", 129, 6.0), ("SIGKILL", -9, 3.0),
+    ("SIGKILL", -9, 6.0),
+])
+def test_a_stopped_batch_stops_cleanly_and_leaves_no_ray_process(videos, tmp_path, name, code, delay):
+    """kill / Ctrl+C / a closed terminal: one line and 128 + N, no Ray stack dump; whatever the
+    stop (a SIGKILL of the batch too), no Ray process it started outlives it."""
+    before = ray_processes()
+    process = subprocess.Popen([sys.executable, "-m", "realtime.batch", str(videos), str(tmp_path / "out"), "--workers", "1"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as under a terminal
+    try:
+        time.sleep(delay)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(getattr(signal, name))
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == code, stderr[-2000:]
+    assert "Traceback" not in stderr and "***" not in stderr and "SIGTERM received" not in stderr, stderr[-2000:]
+    if name != "SIGKILL":
+        assert stderr.strip().splitlines()[-1] == "interrupted: finished videos are kept (done.json); run again to resume"
+    deadline = time.monotonic() + 20
+    while (left := {p: c for p, c in ray_processes().items() if p not in before}) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, left
