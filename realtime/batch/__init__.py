@@ -389,6 +389,10 @@ def run_batch(videos_dir: Path, out_dir: Path, options: BatchOptions, workers: i
 
     workers = workers or (None if address else os.cpu_count() or 1)
     reaper = RayReaper()  # first: whatever happens from here, the local Ray processes end with the batch
+    # Ray's core installs a C-level SIGTERM handler that dumps a stack and aborts (before ray.init returns
+    # and the stop handlers are claimed back); a stop is not a crash. Inherited by the local Ray
+    # processes: their crash dumps (in Ray's log files, never shown here) go too.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         try:
             if address:
