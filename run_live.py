@@ -8,7 +8,11 @@ The program is :mod:`realtime.app` (also installed as ``hmdiff-live``); ``--help
 """
 import sys
 
-from realtime.app import main
+try:
+    from realtime.app import main  # light: it handles the stop signals first thing
+except KeyboardInterrupt:  # Ctrl+C in the first instants
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -61,6 +61,19 @@ def parse_body_shape(text: str | None = None, gender: str | None = None) -> tupl
     return tuple(values.get(name, default) for name, default in zip(SHAPE_NAMES, AVERAGE_SHAPE))
 
 
+def shape_problem(shape: object, label: str = "body_shape") -> str | None:
+    """Why ``shape`` cannot be a body shape (None if it can: None, or 6 numbers in [0, 1]), in one line."""
+    if shape is None:
+        return None
+    try:
+        values = [float(v) for v in shape]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return f"{label} must be {len(SHAPE_NAMES)} numbers in [0, 1] ({', '.join(SHAPE_NAMES)}), got {shape!r}"
+    if len(values) != len(SHAPE_NAMES) or not all(0.0 <= v <= 1.0 for v in values):
+        return f"{label} must be {len(SHAPE_NAMES)} numbers in [0, 1] ({', '.join(SHAPE_NAMES)}), got {shape!r}"
+    return None
+
+
 def describe_body_shape(shape: tuple[float, ...] | None) -> str:
     """``gender=0,age=0.5,...`` (or ``average``), for logs."""
     if shape is None:

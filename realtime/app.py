@@ -20,27 +20,26 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn
 
-from models.body_shape import GENDERS, BodyShapeError, parse_body_shape  # light too
-from realtime.options import DEFAULTS, LiveOptions, steps_problem  # light: no torch, no MediaPipe
+from realtime.signals import StopSignals  # light: the stop signals are handled before any heavy import
 
 if TYPE_CHECKING:
+    from realtime.options import LiveOptions
     from realtime.sources import Source
 
 log = logging.getLogger("run_live")
-
-BACKENDS = ("auto", "eager", "compile", "onnx", "tensorrt")  # models.hmdiff.backends.BACKENDS, without importing torch
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 BENCHMARK_DEFAULT_FRAMES = 300  # for endless sources (camera, synthetic) without --max-frames
 BENCHMARK_ROUNDS = 2  # full, detector only, full, detector only: both sides share the machine's drift
 WARMUP_NOTICE_S = 10.0  # a warm-up slower than this says why (the kernels' first compilation)
-# Sane ranges of the numeric arguments (argparse already refused non-numbers, non-finite and <= 0);
-# --steps / --warm-steps are bounded by the diffusion schedule instead (check_steps).
-RANGES = {
-    "width": (16, 16384, "pixels"), "height": (16, 16384, "pixels"), "fps": (0.1, 1000.0, "frames per second"),
-    "process_width": (32, 8192, "pixels"), "focal": (1.0, 1e6, "pixels"), "hypotheses": (1, 64, "samples"),
-    "jump_threshold": (0.001, 100.0, "box fractions"), "smooth_min_cutoff": (0.01, 100.0, "Hz"),
-    "smooth_beta": (0.0, 1000.0, "s/m"),
+# Sane ranges of the camera's capture size (argparse already refused non-numbers, non-finite and <= 0);
+# the arguments that fill LiveOptions are checked by LiveOptions' own checks (OPTION_ARGS), --steps /
+# --warm-steps are bounded by the diffusion schedule (steps_problem).
+RANGES = {"width": (16, 16384, "pixels"), "height": (16, 16384, "pixels")}
+OPTION_ARGS = {  # LiveOptions field -> the argument that fills it (realtime.options.value_problem checks both)
+    "fov_deg": "fov", "focal_px": "focal", "hypotheses": "hypotheses", "jump_threshold": "jump_threshold",
+    "smooth_min_cutoff": "smooth_min_cutoff", "smooth_beta": "smooth_beta", "fps": "fps",
+    "process_width": "process_width", "torch_threads": "threads",
 }
 
 
@@ -83,6 +82,9 @@ def _number(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from models.body_shape import GENDERS
+    from realtime.options import BACKENDS, BODY_MODELS, DEFAULTS, LiveOptions
+
     p = _Parser(prog="run_live.py", description=__doc__.split("\n\n")[0])
     src = p.add_argument_group("source (default: camera 0 if present, else synthetic)").add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, metavar="N", help="webcam index")
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--focal", type=_positive(float), help=LiveOptions.help("focal_px"))
     model = p.add_argument_group("model")
     model.add_argument("--weights", type=Path, help=LiveOptions.help("weights"))
-    model.add_argument("--body-model", choices=("anny", "smpl", "smplx"), default=DEFAULTS.body_model)
+    model.add_argument("--body-model", choices=BODY_MODELS, default=DEFAULTS.body_model)
     model.add_argument("--model-path", type=Path, help=LiveOptions.help("model_path"))
     model.add_argument("--steps", type=_positive(int), default=DEFAULTS.steps, help=LiveOptions.help("steps"))
     model.add_argument("--warm-steps", type=_positive(int), default=DEFAULTS.warm_steps,
@@ -151,11 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Checks argparse cannot express; exits with one line on failure."""
-    if not 1.0 <= args.fov <= 170.0:
-        parser.error(f"--fov must be between 1 and 170 degrees, got {args.fov}")
     if args.camera is not None and args.camera < 0:
         parser.error(f"--camera must be 0 or more, got {args.camera}")
     check_values(parser, args)
+    from models.body_shape import BodyShapeError, parse_body_shape
+
     try:
         parse_body_shape(args.body_shape, args.gender)  # live_options reads the 6 phenotypes (None: average)
     except BodyShapeError as err:
@@ -194,11 +196,19 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def check_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Numeric arguments within their ranges, steps within the diffusion schedule (one line, exit 2)."""
+    """Numeric arguments within their ranges (LiveOptions' own checks, named by the flag), steps
+    within the diffusion schedule (one line, exit 2)."""
+    from realtime.options import steps_problem, value_problem
+
     for name, (low, high, unit) in RANGES.items():
         value = getattr(args, name)
         if value is not None and not low <= value <= high:
             parser.error(f"--{name.replace('_', '-')} must be between {low:g} and {high:g} {unit}, got {value:g}")
+    for name, dest in OPTION_ARGS.items():
+        value = getattr(args, dest)
+        problem = None if value is None else value_problem(name, value, f"--{dest.replace('_', '-')}")
+        if problem:
+            parser.error(problem)
     from models.hmdiff.model import HMDiffConfig  # the shipped schedule; custom weights are checked on load
 
     defaults = HMDiffConfig.__dataclass_fields__
@@ -223,6 +233,7 @@ def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 def source_factory(args: argparse.Namespace) -> Callable[[], Source]:
     """A function making a fresh (unopened) source from the arguments."""
     from realtime import sources
+    from realtime.options import DEFAULTS
 
     common = {"process_width": args.process_width, "every_frame": args.every_frame}
     if args.video is not None:
@@ -246,6 +257,9 @@ def source_factory(args: argparse.Namespace) -> Callable[[], Source]:
 def live_options(args: argparse.Namespace, source: Source) -> LiveOptions:
     """The runtime options of the arguments; photos (a source of unrelated frames) are detected
     each on its own (MediaPipe's static image mode), streams are tracked."""
+    from models.body_shape import parse_body_shape
+    from realtime.options import DEFAULTS, LiveOptions
+
     return LiveOptions(
         static_image_mode=source.independent, fov_deg=args.fov, focal_px=args.focal, steps=args.steps,
         warm_steps=args.warm_steps, hypotheses=args.hypotheses or DEFAULTS.hypotheses,
@@ -330,7 +344,13 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.dropped} dropped, {summary.skipped} skipped; stopped: {summary.reason}")
     if summary.frames and not outputs.with_person:
         log.warning("no person was found in any of the %d frames", summary.frames)
-    return EXIT_INTERRUPTED if summary.reason == "interrupted" else 0
+    if summary.reason == "interrupted":
+        return EXIT_INTERRUPTED
+    if outputs.unwritten:  # asked for and not written: each said why in one line (or the line below)
+        if not outputs.frames:
+            say(f"error: no frame reached the outputs: {', '.join(map(str, outputs.unwritten))} not written", err=True)
+        return EXIT_ERROR
+    return 0
 
 
 def run_benchmark(args: argparse.Namespace, source, make_source, live, render, options: LiveOptions) -> int:
@@ -378,21 +398,27 @@ def say(text: str, err: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 1 error, 2 bad arguments, 128 + N after stop signal N (130 Ctrl+C,
-    143 SIGTERM, 129 SIGHUP: every output is finalised first, see realtime/signals.py)."""
-    from realtime.signals import StopSignals
+    143 SIGTERM, 129 SIGHUP: every output is finalised first, see realtime/signals.py).
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_args(parser, args)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    with StopSignals() as stops:
-        try:
-            return stops.exit_code(run(args))
-        except KeyboardInterrupt:
-            say("interrupted", err=True)
-            return stops.exit_code(EXIT_INTERRUPTED)
-        except Exception as err:  # noqa: BLE001 - one line, never a traceback
-            log.debug("failed", exc_info=err)
-            say(f"error: {describe(err)}", err=True)
-            return EXIT_ERROR
-
+    The stop signals are handled from the first line on (this module imports nothing heavy): a
+    signal during the argument checks, the imports or the warm-up ends the run with one line and
+    the same exit code as during the run, never a traceback."""
+    stops = StopSignals()
+    try:
+        with stops:
+            try:
+                parser = build_parser()
+                args = parser.parse_args(argv)
+                check_args(parser, args)
+                logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+                return stops.exit_code(run(args))
+            except KeyboardInterrupt:
+                say("interrupted", err=True)
+                return stops.exit_code(EXIT_INTERRUPTED)
+            except Exception as err:  # noqa: BLE001 - one line, never a traceback
+                log.debug("failed", exc_info=err)
+                say(f"error: {describe(err)}", err=True)
+                return EXIT_ERROR
+    except KeyboardInterrupt:  # a second signal while the first one was being reported
+        say("interrupted", err=True)
+        return stops.exit_code(EXIT_INTERRUPTED)

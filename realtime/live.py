@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from realtime.options import DEFAULTS, LiveOptions, steps_problem
 from realtime.prior import Intrinsics, PriorStage
 from realtime.record import FrameRecord
 from realtime.recovery import RecoverStage
-from realtime.sources import Frame, to_bgr
+from realtime.sources import Frame, resize_to_width, to_bgr
 
 __all__ = ["FrameResult", "LiveOptions", "LiveRecovery", "DEFAULTS"]
 
@@ -53,8 +54,9 @@ WARMUP_COCO17_M = np.array([
 
 @dataclass
 class FrameResult:
-    """What :meth:`LiveRecovery.process` found in one frame (numpy, pixels of the given image,
-    camera frame in metres). ``vertices``/``joints`` are None without a mesh (no person)."""
+    """What :meth:`LiveRecovery.process` found in one frame (numpy, pixels of the processed image:
+    the given one, downscaled to ``LiveOptions.process_width`` when wider, ``scale`` processed pixels
+    per given pixel; camera frame in metres). ``vertices``/``joints`` are None without a mesh (no person)."""
 
     landmarks: Landmarks | None  # MediaPipe's 33 landmarks (image pixels, visibility, world metres)
     keypoints: np.ndarray | None  # (17, 2) COCO-17 pixels
@@ -70,6 +72,7 @@ class FrameResult:
     principal: np.ndarray  # (2,) pixels
     timing_ms: dict[str, float] = field(default_factory=dict)  # detect, prior, diffusion (its parts: diffusion/…), total
     faces: np.ndarray | None = None  # (F, 3) int64 the mesh's faces (the body model's), with a mesh
+    scale: float = 1.0  # processed pixels per pixel of the given image (< 1: it was wider than process_width)
 
     @property
     def person(self) -> bool:
@@ -87,7 +90,7 @@ class FrameResult:
             vertices=None if mesh is None else mesh.vertices, joints=None if mesh is None else mesh.joints,
             spread=None if mesh is None else mesh.spread, steps_used=0 if mesh is None else mesh.steps_used,
             warm=bool(mesh is not None and mesh.warm), cut=record.cut, focal=record.focal,
-            principal=record.principal, timing_ms=dict(record.stage_ms),
+            principal=record.principal, timing_ms=dict(record.stage_ms), scale=record.frame.scale,
         )
 
 
@@ -103,6 +106,11 @@ def load_model(options: LiveOptions):
     ``options.steps`` / ``options.warm_steps`` do not fit."""
     from models.hmdiff import CheckpointError, load_hmdiff
 
+    if options.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ModelError(f"device {options.device}: no CUDA GPU is available")
     set_torch_threads(options)
 
     try:
@@ -143,6 +151,7 @@ class LiveRecovery:
     ``model``: an ``HMDiff`` already loaded (else loaded from ``options`` on first use; a
     detector-only user never loads it). One object follows one stream; :meth:`reset` forgets it.
     Not thread-safe: one frame at a time, and not while its :meth:`stages` run in a pipeline.
+    After :meth:`close` every use raises ``RuntimeError("this LiveRecovery is closed")``.
     """
 
     def __init__(self, options: LiveOptions = DEFAULTS, model: Any = None) -> None:
@@ -155,6 +164,12 @@ class LiveRecovery:
         self._recover: RecoverStage | None = None
         self._index = 0
         self._start: float | None = None
+        self._last_time: float | None = None  # the previous frame's media time (process)
+        self._warned_time = False
+
+    def _check_open(self) -> None:
+        if self.detector is None:
+            raise RuntimeError("this LiveRecovery is closed")
 
     @property
     def model(self):
@@ -179,6 +194,7 @@ class LiveRecovery:
 
     def stages(self, detect_only: bool = False) -> list[tuple[str, Any]]:
         """(name, stage) for :class:`realtime.pipeline.Pipeline`: detect, prior, diffusion."""
+        self._check_open()
         if detect_only:
             return [("detect", self.detect)]
         return [("detect", self.detect), ("prior", self.prior), ("diffusion", self.recover)]
@@ -186,18 +202,28 @@ class LiveRecovery:
     def process(self, image_bgr: np.ndarray, timestamp: float | None = None) -> FrameResult:
         """One frame (BGR uint8; grey and BGRA accepted) → :class:`FrameResult`.
 
+        An image wider than ``options.process_width`` is downscaled to it first (as the command
+        line's sources do); the result's keypoints and intrinsics are in the processed image's
+        pixels (``result.scale`` of them per given pixel).
+
         ``timestamp``: seconds on the stream's own clock (smoothing uses it); default: time since
-        the first call. Raises ValueError (one line) for something that is not an image.
+        the first call. A timestamp that is not finite (NaN, inf) or not later than the previous
+        frame's is replaced by the frame clock: the previous frame's time plus one frame at
+        ``options.fps`` (a warning is logged once per stream), so the mesh never turns NaN and the
+        smoothing goes on. Raises ValueError (one line) for something that is not an image or a
+        timestamp that is not a number, RuntimeError after :meth:`close`.
         """
+        self._check_open()
         image = to_bgr(image_bgr)
         if image is None:
             raise ValueError(f"not an image: expected an (H, W, 3) uint8 BGR array, got {_describe(image_bgr)}")
+        image, scale = resize_to_width(image, self.options.process_width)
         self.stages()  # loads the model on first use, outside the frame's timing
         now = time.perf_counter()
         if self._start is None:
             self._start = now
-        media_time = now - self._start if timestamp is None else float(timestamp)
-        record = FrameRecord(Frame(self._index, now, media_time, image, 1.0, 0.0))
+        media_time = self._frame_time(now - self._start if timestamp is None else timestamp)
+        record = FrameRecord(Frame(self._index, now, media_time, image, scale, 0.0))
         self._index += 1
         self.process_record(record, start=now)
         result = FrameResult.from_record(record)
@@ -205,11 +231,33 @@ class LiveRecovery:
             result.faces = self.faces
         return result
 
+    def _frame_time(self, timestamp: object) -> float:
+        """``timestamp`` as the frame's media time: the frame clock instead of one that is not
+        finite or does not advance (see :meth:`process`)."""
+        if isinstance(timestamp, (bool, str, bytes)):
+            raise ValueError(f"timestamp must be a number of seconds, got {timestamp!r}")
+        try:
+            t = float(timestamp)
+        except (TypeError, ValueError):
+            raise ValueError(f"timestamp must be a number of seconds, got {timestamp!r}") from None
+        previous = self._last_time
+        if not math.isfinite(t) or (previous is not None and t <= previous):
+            clock = 0.0 if previous is None else previous + 1.0 / self.options.fps
+            if not self._warned_time and not self.options.static_image_mode:  # photos: no clock to keep
+                self._warned_time = True
+                log.warning("timestamp %r %s: the frame clock (%.3f s) is used instead (said once per stream)",
+                            timestamp, "is not finite" if not math.isfinite(t) else
+                            f"is not later than the previous frame's ({previous:.3f} s)", clock)
+            t = clock
+        self._last_time = t
+        return t
+
     def process_record(self, record: FrameRecord, start: float | None = None) -> FrameRecord:
         """The stages of :meth:`process` on a record of a source's frame (its own index and clocks),
         each timed into ``record.stage_ms`` (``total``: since ``start``, default now); the batch
         runner calls this with its video's frames. Returns ``record``."""
         start = time.perf_counter() if start is None else start
+        self._check_open()
         for name, stage in self.stages():
             t0 = time.perf_counter()
             stage(record)
@@ -226,6 +274,7 @@ class LiveRecovery:
         cache or compile once, ONNX Runtime and torch make their first allocations). The stream's
         own track is untouched.
         """
+        self._check_open()
         width, height = image_size
         ms: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -273,9 +322,11 @@ class LiveRecovery:
             self._recover.reset()
         self.detect.cuts = type(self.detect.cuts)(self.options.scene_cut_correlation)
         self._start = None
+        self._last_time = None
+        self._warned_time = False
 
     def close(self) -> None:
-        """Release MediaPipe's graph (idempotent)."""
+        """Release MediaPipe's graph (idempotent); the object cannot be used after it."""
         if self.detector is not None:
             self.detector.close()
             self.detector = None

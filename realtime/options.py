@@ -6,12 +6,79 @@ start from :data:`DEFAULTS`; no other module of ``realtime/`` repeats these numb
 """
 from __future__ import annotations
 
+import math
+import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from models.stream import SmoothingSettings, StreamSettings
 
 STREAM = StreamSettings()  # the stream's shipped settings
+
+# The checks of every field, shared by LiveOptions (at construction) and the command line
+# (realtime/app.py: the same messages with the flag's name); one home for the bounds.
+BODY_MODELS = ("anny", "smpl", "smplx")
+BACKENDS = ("auto", "eager", "compile", "onnx", "tensorrt")  # models.hmdiff.backends.BACKENDS, without torch
+RANGES: dict[str, tuple[float, float, str]] = {  # numeric fields: (low, high, unit), bounds included
+    "min_detection_confidence": (0.0, 1.0, "(a probability)"), "min_tracking_confidence": (0.0, 1.0, "(a probability)"),
+    "min_keypoint_confidence": (0.0, 1.0, "(a probability)"), "scene_cut_correlation": (-1.0, 1.0, "(a correlation)"),
+    "fov_deg": (1.0, 170.0, "degrees"), "focal_px": (1.0, 1e6, "pixels"),
+    "hypotheses": (1, 64, "samples"), "photo_hypotheses": (1, 64, "samples"),
+    "jump_threshold": (0.001, 100.0, "box fractions"), "smooth_min_cutoff": (0.01, 100.0, "Hz"),
+    "smooth_beta": (0.0, 1000.0, "s/m"), "torch_threads": (0, 1024, "threads"),
+    "fps": (0.1, 1000.0, "frames per second"), "process_width": (32, 8192, "pixels"),
+}
+INTEGERS = ("steps", "warm_steps", "hypotheses", "photo_hypotheses", "torch_threads", "process_width")
+POSITIVE = ("steps", "warm_steps")  # bounded above by the weights' diffusion schedule (steps_problem)
+OPTIONAL = ("focal_px", "weights", "model_path")  # None allowed
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"  # numpy's too
+
+
+def value_problem(name: str, value: object, label: str | None = None) -> str | None:
+    """Why ``value`` cannot be field ``name`` of :class:`LiveOptions` (None if it can), in one line
+    that names it ``label`` (default: the field's name; the command line passes its flag)."""
+    label = label or name
+    if value is None and name in OPTIONAL:
+        return None
+    if name in RANGES or name in POSITIVE:
+        if _is_bool(value) or not isinstance(value, (int, float)) and type(value).__module__ != "numpy":
+            return f"{label} must be a number, got {value!r}"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return f"{label} must be a number, got {value!r}"
+        if not math.isfinite(number):
+            return f"{label} must be a finite number, got {value}"
+        if name in INTEGERS and number != int(number):
+            return f"{label} must be a whole number, got {value}"
+        if name in POSITIVE and number <= 0:
+            return f"{label} must be positive, got {value:g}"
+        if name in RANGES:
+            low, high, unit = RANGES[name]
+            if not low <= number <= high:
+                return f"{label} must be between {low:g} and {high:g} {unit}, got {number:g}"
+        return None
+    if name in ("weights", "model_path"):
+        return None if isinstance(value, (str, os.PathLike)) else f"{label} must be a path, got {value!r}"
+    if name == "body_model":
+        return None if value in BODY_MODELS else f"{label} must be one of {', '.join(BODY_MODELS)}, got {value!r}"
+    if name == "backend":
+        return None if value in BACKENDS else f"{label} must be one of {', '.join(BACKENDS)}, got {value!r}"
+    if name == "device":
+        ok = isinstance(value, str) and re.fullmatch(r"cpu|cuda(:\d+)?", value)
+        return None if ok else f"{label} must be cpu or cuda[:N], got {value!r}"
+    if name == "body_shape":
+        from models.body_shape import shape_problem
+
+        return shape_problem(value, label)
+    default = next((f.default for f in fields(LiveOptions) if f.name == name), None)
+    if _is_bool(default) and not _is_bool(value):
+        return f"{label} must be True or False, got {value!r}"
+    return None
 
 
 def _opt(default, help: str):
@@ -86,6 +153,23 @@ class LiveOptions:
     # before the first real one, so that the first second of a live run drops no more than the rest.
     warmup: bool = _opt(True, "skip the warm-up (first calls of MediaPipe, the kernels and the denoiser on a dummy "
                               "frame before the first real one)")
+
+    def __post_init__(self) -> None:
+        """Every field is checked here: a value that cannot work raises ValueError (one line, the
+        command line's message with the field's name), never a failure deep inside a later frame."""
+        problem = self.problem()
+        if problem:
+            raise ValueError(problem)
+
+    def problem(self) -> str | None:
+        """Why these options cannot work (the first problem, one line), or None."""
+        for f in fields(self):
+            problem = value_problem(f.name, getattr(self, f.name))
+            if problem:
+                return problem
+        if self.model_path is not None and self.body_model == "anny":
+            return "model_path is for body_model smpl/smplx (anny ships with its package)"
+        return None
 
     @property
     def frame_hypotheses(self) -> int:

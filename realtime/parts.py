@@ -89,12 +89,30 @@ class Parts:
         self._buffered = 0
 
 
-def finish(folder: Path, finishers: Mapping[str, Finisher]) -> tuple[Path, int | None]:
+def replace_output(new: Path, target: Path, folder: Path) -> None:
+    """Put the complete output ``new`` (made inside the ``.parts`` ``folder``) in ``target``'s place.
+
+    A file is renamed over the old one. A folder (``--save-meshes``) cannot be: the old one is first
+    moved into ``folder`` (``replaced``), then ``new`` renamed into place, and ``folder`` removed
+    afterwards with it. A kill in between leaves both in ``folder``; finishing it again completes the move.
+    """
+    if not new.is_dir():
+        os.replace(new, target)
+        return
+    if target.is_dir() and not target.is_symlink():
+        aside = folder / "replaced"
+        shutil.rmtree(aside, ignore_errors=True)  # an even older one, from a finish cut short
+        os.replace(target, aside)
+    os.replace(new, target)
+
+
+def finish(folder: Path, finishers: Mapping[str, Finisher], hint: bool = True) -> tuple[Path, int | None]:
     """Turn a ``.parts`` folder into its output (beside it) and remove the folder.
 
     Returns the output's path and its frame count, None when there was no frame to write (the
     output is then left as it was). On failure the folder is kept and :class:`OutputError` says
-    why; the temporary file is always removed.
+    why (with ``hint``, how to finish it later: not for the finisher's own command); a temporary
+    file is always removed (a temporary folder holds frames: it stays in the kept folder).
     """
     folder = Path(folder)
     try:
@@ -107,11 +125,13 @@ def finish(folder: Path, finishers: Mapping[str, Finisher]) -> tuple[Path, int |
     try:
         frames = finisher(folder, manifest, partial)
         if frames is not None:
-            os.replace(partial, target)
+            replace_output(partial, target, folder)
     except Exception as err:  # noqa: BLE001 - one line; the parts stay
-        raise OutputError(f"{target} not written ({type(err).__name__}: {err}); {finish_hint(folder)}") from None
+        why = str(err) if isinstance(err, OutputError) else f"{type(err).__name__}: {err}"
+        raise OutputError(f"{target} not written ({why}); {finish_hint(folder, hint)}") from None
     finally:
-        partial.unlink(missing_ok=True)
+        if not partial.is_dir():
+            partial.unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
     return target, frames
 
@@ -122,6 +142,9 @@ class PartsWriter:
     path: Path
     folder: Path | None = None
     finishers: Mapping[str, Finisher] = {}  # kind -> finisher, of this writer's kinds
+    written: bool | None = None  # after close: whether the output was written (None: not closed yet)
+    quiet = False  # no warning when not written (set by Outputs for a run that reached no frame)
+    says_why = False  # its finisher warns itself, with the reason, when it writes nothing
 
     def close(self) -> None:
         self._flush()
@@ -129,7 +152,10 @@ class PartsWriter:
             return
         folder, self.folder = self.folder, None
         target, frames = finish(folder, self.finishers)
-        if frames is None and not target.exists():
+        self.written = frames is not None
+        if frames is None and (self.quiet or self.says_why):
+            pass
+        elif frames is None and not target.exists():
             log.warning("%s not written: this run had nothing to write in it", target)
         elif frames is None:
             log.warning("%s not written: this run had nothing to write in it (the file there is an earlier "

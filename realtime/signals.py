@@ -34,7 +34,9 @@ def _say(text: str) -> None:
 
 class StopSignals:
     """For the length of a ``with`` block (main thread): SIGTERM / SIGHUP do what SIGINT does then,
-    and the first stop signal received decides :meth:`exit_code`."""
+    and the first stop signal received decides :meth:`exit_code`. A SIGINT that was ignored (a
+    background job's, inherited) raises ``KeyboardInterrupt`` too: ``kill -INT`` stops a run at
+    any moment, as it does during the pipeline."""
 
     active: ClassVar["StopSignals | None"] = None
 
@@ -44,6 +46,8 @@ class StopSignals:
 
     def __enter__(self) -> "StopSignals":
         if _main_thread():
+            if not callable(signal.getsignal(signal.SIGINT)):  # ignored (a background job's): still a stop
+                self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
             for sig in STOP_SIGNALS[1:]:
                 self._previous[sig] = signal.signal(sig, self._forward)
             StopSignals.active = self
@@ -55,6 +59,14 @@ class StopSignals:
         self._previous.clear()
         if StopSignals.active is self:
             StopSignals.active = None
+
+    def claim(self) -> None:
+        """Install the forwarders again (a library, e.g. Ray's core worker, replaced them at C level)."""
+        if _main_thread() and StopSignals.active is self:
+            if signal.SIGINT in self._previous or not callable(signal.getsignal(signal.SIGINT)):
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            for sig in STOP_SIGNALS[1:]:
+                signal.signal(sig, self._forward)
 
     def note(self, signum: int) -> None:
         if self.received is None:
@@ -84,15 +96,16 @@ class deferred:
 
     _depth: ClassVar[int] = 0
 
-    def __init__(self, what: str = "finishing the outputs") -> None:
-        self.what = what
+    def __init__(self, what: str = "finishing the outputs",
+                 wait: str = "they are complete in a moment; kill -9 abandons them") -> None:
+        self.what, self.wait = what, wait
         self.noted: list[int] = []
         self._previous: dict[int, object] = {}
         self._owner = False
 
     def _note(self, signum: int, frame: FrameType | None) -> None:
         if not self.noted:
-            _say(f"{self.what}: please wait (they are complete in a moment; kill -9 abandons them)")
+            _say(f"{self.what}: please wait ({self.wait})")
         self.noted.append(signum)
         if StopSignals.active is not None:
             StopSignals.active.note(signum)

@@ -389,7 +389,9 @@ def _load_parts(folder: Path) -> dict[str, np.ndarray]:
 def finish_skeleton(folder: Path, manifest: dict, dst: Path) -> int | None:
     """``realtime.outputs`` finisher of the ``bvh`` and ``skinned_glb`` kinds: fit, then write ``dst``."""
     data = _load_parts(folder)
-    if not data or not data["person"].any():
+    if not data:  # no frame at all (a run stopped before its first): nothing to say
+        return None
+    if not data["person"].any():
         log.warning("no person in any frame: %s not written", manifest["target"])
         return None
     shape = manifest.get("shape")  # the run's body shape (absent in folders of older versions: fitted)
@@ -417,6 +419,7 @@ class SkeletonWriter(PartsWriter):
     finisher fits and writes."""
 
     finishers = {kind: finish_skeleton for kind in FIT_KINDS}
+    says_why = True  # finish_skeleton: "no person in any frame: X not written"
 
     def __init__(self, path: Path, kind: str, fps: float, smooth: bool = False,
                  shape: tuple[float, ...] | None = None) -> None:

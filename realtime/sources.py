@@ -120,6 +120,10 @@ class Source:
         """The next decoded image, ``SKIP`` for an undecodable one, or None at the end."""
         raise NotImplementedError
 
+    def _frame_file(self, index: int) -> str:
+        """`` (FILE)`` of frame ``index`` when it has a file of its own (images), for messages."""
+        return ""
+
     def frames(self) -> Iterator[Frame]:
         """Yield frames until the source ends; paced at ``fps`` unless live or frame-exact."""
         self.open()
@@ -135,7 +139,7 @@ class Source:
             image = None if raw is SKIP else to_bgr(raw)
             if image is None:
                 self.skipped += 1
-                log.warning("%s: skipped unreadable frame %d", self.name, index)
+                log.warning("%s: skipped unreadable frame %d%s", self.name, index, self._frame_file(index))
                 continue
             image, scale = resize_to_width(image, self.process_width)
             read_ms = (time.perf_counter() - t0) * 1e3
@@ -293,6 +297,9 @@ class ImageFolderSource(Source):
         self._next += 1
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         return SKIP if image is None else image
+
+    def _frame_file(self, index: int) -> str:
+        return f" ({self.files[index]})" if 0 <= index < len(self.files) else ""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -133,3 +135,70 @@ def test_process_video_in_process_with_overlay(videos, tmp_path):
     assert names == ["clip_a.bvh", "clip_a.glb", "clip_a.mp4", "clip_a.npz", "done.json"]
     cap = cv2.VideoCapture(str(tmp_path / "clip_a" / "clip_a.mp4"))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 5
+
+
+class NobodyLive:
+    """LiveRecovery's surface for process_video, finding nobody in any frame."""
+
+    faces, num_vertices = np.zeros((1, 3), np.int64), 14000
+
+    def process_record(self, record):
+        return record
+
+    def close(self):
+        pass
+
+
+def test_a_failed_video_leaves_no_outputs_behind(tmp_path):
+    """No person in any frame: the video fails in one line and its folder is left empty (removed),
+    not holding a noperson.npz of NaNs that looks like a result."""
+    video = tmp_path / "noperson.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 120))
+    for k in range(4):
+        writer.write(np.full((120, 160, 3), 60 + 10 * k, np.uint8))
+    writer.release()
+    out = tmp_path / "out" / "noperson"
+    with pytest.raises(Exception, match="^no person in any frame of noperson.mp4$"):
+        process_video(video, out, BatchOptions(), NobodyLive)
+    assert not out.exists() and list((tmp_path / "out").iterdir()) == []
+
+
+def ray_processes() -> dict[int, str]:
+    """Ray's processes on this machine (pid -> command) by ps: workers and agents (``ray::``) and
+    the services run from Ray's package (GCS, raylet, dashboard, monitors)."""
+    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    found = {}
+    for line in listing.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if args.startswith("ray::") or "/site-packages/ray/" in args:
+            found[int(pid)] = args[:100]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, code, delay", [
+    ("SIGTERM", 143, 1.5), ("SIGTERM", 143, 6.0), ("SIGINT", 130, 3.0), ("SIGHUP", 129, 6.0), ("SIGKILL", -9, 3.0),
+    ("SIGKILL", -9, 6.0),
+])
+def test_a_stopped_batch_stops_cleanly_and_leaves_no_ray_process(videos, tmp_path, name, code, delay):
+    """kill / Ctrl+C / a closed terminal: one line and 128 + N, no Ray stack dump; whatever the
+    stop (a SIGKILL of the batch too), no Ray process it started outlives it."""
+    before = ray_processes()
+    process = subprocess.Popen([sys.executable, "-m", "realtime.batch", str(videos), str(tmp_path / "out"), "--workers", "1"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as under a terminal
+    try:
+        time.sleep(delay)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(getattr(signal, name))
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == code, stderr[-2000:]
+    assert "Traceback" not in stderr and "***" not in stderr and "SIGTERM received" not in stderr, stderr[-2000:]
+    if name != "SIGKILL":
+        assert stderr.strip().splitlines()[-1] == "interrupted: finished videos are kept (done.json); run again to resume"
+    deadline = time.monotonic() + 20
+    while (left := {p: c for p, c in ray_processes().items() if p not in before}) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, left

@@ -65,16 +65,25 @@ def test_cli_refuses_a_bad_body_shape_in_one_line(args, text, capsys):
     assert len(err.strip().splitlines()) == 1 and text in err, err
 
 
+def test_options_refuse_a_bad_body_shape():
+    from realtime.options import LiveOptions
+
+    assert LiveOptions(body_shape=(0.0, 0.79, 0.5, 0.5, 0.36, 0.5)).stream.shape[1] == 0.79
+    for bad in ((0.5,) * 5, (0.5, 0.5, 0.5, 0.5, 0.5, 2.0), "male"):
+        with pytest.raises(ValueError, match="body_shape must be 6 numbers in"):
+            LiveOptions(body_shape=bad)
+
+
 def test_cli_shape_reaches_the_options_and_the_stream():
     from realtime import app
     from realtime.sources import SyntheticSource
 
     parser = app.build_parser()
     source = SyntheticSource()
-    args = parser.parse_args(["--synthetic", "--gender", "male", "--body-shape", "height=0.7"])
+    args = parser.parse_args(["--synthetic", "--device", "cpu", "--gender", "male", "--body-shape", "height=0.7"])
     options = app.live_options(args, source)
     assert options.body_shape == (0.0, 0.79, 0.5, 0.5, 0.7, 0.5) and options.stream.shape == options.body_shape
-    assert app.live_options(parser.parse_args(["--synthetic"]), source).stream.shape is None
+    assert app.live_options(parser.parse_args(["--synthetic", "--device", "cpu"]), source).stream.shape is None
 
 
 def test_the_shape_makes_the_full_mesh(tiny_model, people):

@@ -130,3 +130,18 @@ def test_busy_camera_fails_at_open(monkeypatch):
     monkeypatch.setattr(sources.cv2, "VideoCapture", _UnpluggedCapture)
     with pytest.raises(SourceError, match="camera 0 opened but delivers no frames"):
         CameraSource(0, grace_s=0.1).open()
+
+
+def test_a_skipped_unreadable_image_is_named(tmp_path, caplog):
+    import cv2
+    import numpy as np
+
+    from realtime.sources import ImageFolderSource
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((40, 60, 3), np.uint8))
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    cv2.imwrite(str(tmp_path / "c.png"), np.zeros((40, 60, 3), np.uint8))
+    with caplog.at_level("WARNING"):
+        frames = [frame.index for frame in ImageFolderSource(tmp_path).frames()]
+    assert frames == [0, 2]
+    assert f"skipped unreadable frame 1 ({tmp_path / 'b.png'})" in caplog.text

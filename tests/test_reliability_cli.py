@@ -83,6 +83,34 @@ def test_a_stop_signal_finalises_every_output(shared_dir, tmp_path, untrained_we
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name, code, delay", [
+    ("SIGINT", 130, 0.3), ("SIGINT", 130, 1.0), ("SIGINT", 130, 2.5), ("SIGINT", 130, 5.0),
+    ("SIGTERM", 143, 0.3), ("SIGTERM", 143, 1.0), ("SIGTERM", 143, 2.5), ("SIGHUP", 129, 1.0),
+])
+def test_start_up_is_interruptible(tmp_path, name, code, delay):
+    """A stop signal during the argument checks, the imports, the model load or the warm-up: the
+    one-line stop and the usual exit code, no traceback, no output or .parts folder left."""
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.full((120, 160, 3), 90, np.uint8))
+    process = subprocess.Popen(
+        [sys.executable, "run_live.py", "--images", str(images), "--no-display", "--backend", "eager",
+         "--export", str(tmp_path / "run.npz")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as under a terminal
+    try:
+        time.sleep(delay)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(getattr(signal, name))
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr and problems(stderr)[-1:] == ["interrupted"], stderr
+    assert all(line.startswith(("warming up", "finishing the outputs")) for line in problems(stderr)[:-1]), stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]
+
+
+@pytest.mark.slow
 def test_recording_over_the_input_is_refused_and_the_input_kept(shared_dir, tmp_path):
     clip = tmp_path / "c.mp4"
     clip.write_bytes((shared_dir / "data" / "videos" / "taiji.mp4").read_bytes())
@@ -138,3 +166,20 @@ def test_a_run_that_finds_nobody_says_so(tmp_path, untrained_weights):
     assert "no person was found in any of the 3 frames" in problems(result.stderr)
     assert "Traceback" not in result.stderr
     assert np.load(tmp_path / "run.npz")["person"].tolist() == [False] * 3
+
+
+@pytest.mark.slow
+def test_a_skeleton_export_that_could_not_be_written_fails_the_run(tmp_path, untrained_weights):
+    """--export-bvh / --export-glb asked for and not written (nobody to fit the rig to): exit 1,
+    one line each saying why, the npz (written) kept."""
+    images = tmp_path / "empty_room"
+    images.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(images / f"{i}.png"), np.full((120, 160, 3), 90, np.uint8))
+    result = run_live("--images", str(images), "--no-display", "--backend", "eager", "--weights", str(untrained_weights),
+                      "--export", str(tmp_path / "run.npz"), "--export-bvh", str(tmp_path / "run.bvh"),
+                      "--export-glb", str(tmp_path / "run.glb"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = problems(result.stderr)
+    assert "no person in any frame: run.bvh not written" in lines and "no person in any frame: run.glb not written" in lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty_room", "run.npz"]

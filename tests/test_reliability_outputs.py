@@ -286,6 +286,124 @@ def test_mesh_files_are_written_whole(tmp_path):
     outputs = Outputs(FACES, V, 30.0, save_meshes=tmp_path / "meshes")
     for i in range(3):
         outputs.write(make_record(i))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meshes.parts"]  # nothing in place until complete
     outputs.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meshes"]
     assert sorted(p.name for p in (tmp_path / "meshes").iterdir()) == [f"frame_{i:06d}.ply" for i in range(3)]
     assert trimesh.load(tmp_path / "meshes" / "frame_000002.ply").vertices.shape == (V, 3)
+
+
+def earlier_meshes(folder: Path, frames: int = 30) -> dict[str, bytes]:
+    """An earlier completed --save-meshes run of ``frames`` frames; returns its files' bytes."""
+    outputs = Outputs(FACES, V, 30.0, save_meshes=folder)
+    for i in range(frames):
+        outputs.write(make_record(i))
+    outputs.close()
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+KILLED_MESH_WRITER = """
+import os, signal, sys
+sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+from pathlib import Path
+from test_reliability_outputs import FACES, V, Outputs, make_record
+outputs = Outputs(FACES, V, 30.0, save_meshes=Path({folder!r}))
+for i in range({frames}):
+    record = make_record(i)
+    record.mesh.vertices[:, 1] += 1.0  # not the earlier run's meshes
+    outputs.write(record)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_mesh_run_never_touches_the_earlier_meshes_and_finish_replaces_them(tmp_path):
+    meshes = tmp_path / "meshes"
+    before = earlier_meshes(meshes, 30)
+    script = KILLED_MESH_WRITER.format(repo=str(REPO), tests=str(REPO / "tests"), folder=str(meshes), frames=10)
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert {p.name: p.read_bytes() for p in meshes.iterdir()} == before  # all 30, none overwritten
+    assert len(list((tmp_path / "meshes.parts").glob("frame_*.ply"))) == 10
+    finished = subprocess.run([sys.executable, "-m", "realtime.outputs", str(tmp_path / "meshes.parts")],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0 and f"wrote {meshes} (10 frames)" in finished.stdout, finished.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meshes"]
+    assert sorted(p.name for p in meshes.iterdir()) == [f"frame_{i:06d}.ply" for i in range(10)]  # no stale 10-29
+    assert all(p.read_bytes() != before[p.name] for p in meshes.iterdir())
+
+
+def test_a_shorter_run_replaces_the_meshes_whole_and_one_without_a_mesh_keeps_them(tmp_path):
+    meshes = tmp_path / "meshes"
+    before = earlier_meshes(meshes, 30)
+    nobody = Outputs(FACES, V, 30.0, save_meshes=meshes)
+    for i in range(4):
+        nobody.write(make_record(i, person=False))
+    nobody.close()
+    assert {p.name: p.read_bytes() for p in meshes.iterdir()} == before
+    earlier_meshes(meshes, 5)
+    assert sorted(p.name for p in meshes.iterdir()) == [f"frame_{i:06d}.ply" for i in range(5)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meshes"]
+
+
+def test_a_mesh_folder_holding_other_files_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "frame_000000.ply").write_bytes(b"ply")
+    for make in (lambda: Outputs(FACES, V, 30.0, save_meshes=tmp_path),
+                 lambda: check_targets({"--save-meshes": tmp_path}, {}, folders=("--save-meshes",))):
+        with pytest.raises(OutputError, match=r"holds files that are not an earlier run's meshes \(notes.txt\)"):
+            make()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame_000000.ply", "notes.txt"]
+    parts_folder(tmp_path / "m").mkdir()
+    with pytest.raises(OutputError, match="m.parts is left from a run that was killed"):
+        check_targets({"--save-meshes": tmp_path / "m"}, {}, folders=("--save-meshes",))
+
+
+def test_a_mesh_finish_cut_short_between_its_renames_completes(tmp_path):
+    """Killed after the earlier folder was moved aside and before the new one took its place."""
+    meshes = tmp_path / "meshes"
+    earlier_meshes(meshes, 3)
+    outputs = Outputs(FACES, V, 30.0, save_meshes=meshes)
+    for i in range(2):
+        outputs.write(make_record(i))
+    folder = tmp_path / "meshes.parts"
+    (folder / "finishing").mkdir()
+    os.replace(folder / "frame_000000.ply", folder / "finishing" / "frame_000000.ply")
+    os.replace(meshes, folder / "replaced")
+    target, frames = finish(folder)
+    assert (target, frames) == (meshes, 2) and sorted(p.name for p in tmp_path.iterdir()) == ["meshes"]
+    assert sorted(p.name for p in meshes.iterdir()) == ["frame_000000.ply", "frame_000001.ply"]
+
+
+def test_finish_names_a_corrupt_part_without_telling_to_run_itself(tmp_path):
+    outputs = outputs_in(tmp_path, export=True)
+    for i in range(2 * FLUSH_ROWS):
+        outputs.write(make_record(i))
+    outputs.writers[0]._flush()  # never closed, as after a kill: the parts stay
+    folder = tmp_path / "run.npz.parts"
+    part = sorted(folder.glob("part_*.npz"))[1]
+    part.write_bytes(part.read_bytes()[:200])  # cut short
+    result = subprocess.run([sys.executable, "-m", "realtime.outputs", str(folder)], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / 'run.npz'} not written ({part.name} is corrupt (")
+    assert f"move it out of run.npz.parts to finish without its frames); its frames are kept in {folder}" in result.stderr
+    assert "python -m realtime.outputs" not in result.stderr
+    part.unlink()  # as told
+    again = subprocess.run([sys.executable, "-m", "realtime.outputs", str(folder)], cwd=REPO, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0 and np.load(tmp_path / "run.npz")["frame_index"].tolist() == list(range(FLUSH_ROWS))
+
+
+def test_finish_warns_about_a_corrupt_video_segment_it_leaves_out(tmp_path):
+    folder = tmp_path / "run.mp4.parts"
+    outputs = outputs_in(tmp_path, record=True)
+    for i in range(3):
+        outputs.write(make_record(i))
+        outputs.writers[0]._flush()  # a segment a frame
+    (folder / "video_000001.avi").write_bytes(b"\0" * 500)  # damaged
+    result = subprocess.run([sys.executable, "-m", "realtime.outputs", str(folder)], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "wrote" in result.stdout and "(2 frames)" in result.stdout, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "warning: run.mp4: left out video_000001.avi, it is corrupt (not an AVI file)"]

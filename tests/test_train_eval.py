@@ -135,7 +135,7 @@ def test_evaluate_runs_what_run_live_runs_on_a_photo():
     assert (judge.PHOTO_STEPS, judge.PHOTO_HYPOTHESES, judge.PHOTO_MIRROR) == (
         DEFAULTS.steps, DEFAULTS.photo_hypotheses, DEFAULTS.photo_mirror)
     assert DEFAULTS.replace(static_image_mode=True).frame_hypotheses == DEFAULTS.photo_hypotheses
-    assert DEFAULTS.frame_hypotheses == DEFAULTS.hypotheses == 1  # a stream keeps its latency
+    assert DEFAULTS.frame_hypotheses == DEFAULTS.hypotheses == 2  # a stream: one sample and its mirror image
 
 
 def test_evaluate_reports_a_broken_checkpoint_in_one_line(tmp_path, capsys):

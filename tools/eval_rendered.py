@@ -3,8 +3,8 @@
 DIR is a rendered sequence set (``python -m models.synth --kind sequence --split test --render``).
 Each sequence's frames go through the same threads and stages as ``run_live.py`` (image source,
 MediaPipe in tracking mode, heatmap prior, HMDiff, render sink) twice: warm-started (every frame
-after the first continues from the previous mesh, ``--warm-steps``) and cold (every frame from
-noise, ``--cold-steps``). Prints PA-MPJPE / MPJPE (H36M-17 joints regressed from the full mesh,
+after the first continues from the previous mesh re-noised with fresh noise, ``--warm-steps``) and
+cold as the shipped stream runs (every frame from the same noise, ``--cold-steps``). Prints PA-MPJPE / MPJPE (H36M-17 joints regressed from the full mesh,
 mm) and the acceleration error (jitter, mm/frame²) against the exact ground truth, DDIM steps per
 frame and frames with a person.
 """
@@ -82,7 +82,7 @@ def evaluate(data_dir: str | Path, model, cold_steps: int = COLD_STEPS, warm_ste
         for s in sequences:
             images = [Path(p) for p in data["image_paths"][s]]
             options = DEFAULTS.replace(steps=cold_steps, warm_steps=warm_steps, warm_start=warm, hypotheses=hypotheses,
-                                       smooth=smooth)
+                                       smooth=smooth, fixed_noise=not warm)  # a warm start re-noises afresh
             run = run_sequence(images, float(data["focal"][s][0]), model, options, body.num_vertices)
             pred.append(torch.as_tensor(run.vertices[run.found]))
             gt.append(torch.as_tensor(data["joints_h36m17"][s][run.found]))

@@ -242,8 +242,13 @@ def run(args, model, judge: Judge, main_variant: Variant) -> dict | None:
         return None
     rows = ablation_rows(StreamSettings()) if args.ablation else {"stream": StreamSettings()}
     subjects = tuple(args.track_subjects.split(",")) if args.track_subjects else None
-    result = track_section(model, judge, args.track, rows, main_variant, photo_stride=args.track_photo_stride,
-                           subjects=subjects, limit=args.track_limit,
-                           detector=DetectorNoise() if args.track_detector else None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the live stream runs: its ops are tiny at batch 1-2
+    try:
+        result = track_section(model, judge, args.track, rows, main_variant, photo_stride=args.track_photo_stride,
+                               subjects=subjects, limit=args.track_limit,
+                               detector=DetectorNoise() if args.track_detector else None)
+    finally:
+        torch.set_num_threads(threads)
     print("## Tracking real motion\n" + track_table(result))
     return result

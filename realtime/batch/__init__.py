@@ -15,6 +15,11 @@ where every node must have this package installed). A progress bar per running v
 overall (frames) are drawn on the terminal; each finished video prints one line. A video that
 fails (unreadable, no person in any frame, an output that cannot be written, a crashed worker)
 is reported in one line and the others are completed; the exit code is then 1.
+
+A stop (Ctrl+C, SIGTERM, SIGHUP: exit 130, 143, 129 with one line; see ``realtime.batch.cli``) or a
+crash of the batch shuts Ray down; the local Ray processes it started (GCS, raylet, agents,
+workers) are stopped with it, even when the batch itself is killed (SIGKILL): a small watchdog
+process (:class:`RayReaper`) holds the list of them and stops those left when the batch is gone.
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ import json
 import logging
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -151,6 +158,7 @@ def _process_video(video: Path, folder: Path, options: BatchOptions, live_factor
         raise
     total = min(source.length or 0, options.max_frames or (source.length or 0)) or None
     frames = 0
+    failed = True  # until the video is done: its outputs are then removed (no half result is left)
     try:
         draw = None
         if options.overlay:
@@ -165,10 +173,15 @@ def _process_video(video: Path, folder: Path, options: BatchOptions, live_factor
                 report(frames, total)
             if options.max_frames and frames >= options.max_frames:
                 break
+        failed = not outputs.with_person
     finally:
         source.close()
         live.close()
-        outputs.close()  # every output finalised, even after a failure
+        try:
+            outputs.close()  # every output finalised, even after a failure (and removed then)
+        finally:
+            if failed:
+                _remove_outputs(folder, outputs)
     if not outputs.with_person:
         raise VideoError(f"no person in any frame of {video.name}")
     elapsed = time.perf_counter() - started
@@ -177,6 +190,16 @@ def _process_video(video: Path, folder: Path, options: BatchOptions, live_factor
                "seconds": elapsed, "fit": fit}
     _write_done(folder, summary)  # last: the video counts as done only now
     return summary
+
+
+def _remove_outputs(folder: Path, outputs) -> None:
+    """What a failed video's run wrote in its folder, and the folder when nothing else is left in it."""
+    for writer in outputs.writers:
+        Path(writer.path).unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # something else is there: kept
 
 
 class VideoWorker:
@@ -236,6 +259,104 @@ class Progress:
         return dict(self.state)
 
 
+# The watchdog: reads snapshots ("pid:start_time ..." a line) of the batch's descendants on stdin;
+# when stdin ends (the batch finished, stopped or was killed: the pipe closes with it), it waits a
+# moment for Ray's own shutdown, then kills every process it was told of that still runs (the same
+# process: pid and start time).
+REAPER = r"""
+import sys, time
+import psutil
+known = {}
+for line in sys.stdin:
+    for item in line.split():
+        pid, _, started = item.partition(":")
+        known[int(pid)] = float(started)
+deadline = time.monotonic() + float(sys.argv[1])
+while True:
+    alive = []
+    for pid, started in known.items():
+        try:
+            process = psutil.Process(pid)
+            if abs(process.create_time() - started) < 0.01 and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.Error:
+            pass
+    if not alive or time.monotonic() > deadline:
+        break
+    time.sleep(0.1)
+for process in alive:
+    try:
+        process.kill()
+    except psutil.Error:
+        pass
+"""
+REAPER_GRACE_S = 3.0  # Ray's own shutdown gets this long before the watchdog kills what is left
+NOTE_EVERY_S = 0.2  # how often the watchdog learns of new processes (a SIGKILL may miss younger ones)
+
+
+class RayReaper:
+    """The watchdog of the Ray processes this batch starts (see :data:`REAPER`): :meth:`note` tells
+    it the batch's current descendants, :meth:`close` (or the batch's death) lets it stop the rest."""
+
+    def __init__(self) -> None:
+        ignore = (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM))
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", REAPER, str(REAPER_GRACE_S)], stdin=subprocess.PIPE, text=True,
+            preexec_fn=lambda: [signal.signal(s, signal.SIG_IGN) for s in ignore])  # stops reach the batch only
+        self._seen: set[tuple[int, float]] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        threading.Thread(target=self._watch, name="ray reaper", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(NOTE_EVERY_S):
+            self.note()
+
+    def note(self) -> None:
+        """Tell the watchdog the batch's descendants now (Ray's processes among them)."""
+        with self._lock:
+            self._note()
+
+    def _note(self) -> None:
+        import psutil
+
+        try:
+            children = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            return
+        items = set()
+        for child in children:
+            if child.pid == self._process.pid:
+                continue
+            try:
+                items.add((child.pid, child.create_time()))
+            except psutil.Error:
+                pass
+        new = items - self._seen
+        if new and self._process.stdin is not None:
+            try:
+                self._process.stdin.write(" ".join(f"{pid}:{started:.3f}" for pid, started in sorted(new)) + "\n")
+                self._process.stdin.flush()
+            except (OSError, ValueError):  # closed, or the watchdog is gone
+                return
+            self._seen |= new
+
+    def close(self, wait: bool = True) -> None:
+        """Let the watchdog stop what is left (after its grace time); ``wait`` for it."""
+        self._closed.set()
+        with self._lock:
+            if self._process.stdin is not None:
+                try:
+                    self._process.stdin.close()
+                except OSError:
+                    pass
+        if wait:
+            try:
+                self._process.wait(REAPER_GRACE_S + 10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
 def _frame_count(video: Path) -> int:
     import cv2
 
@@ -264,12 +385,28 @@ def run_batch(videos_dir: Path, out_dir: Path, options: BatchOptions, workers: i
     import ray
     from tqdm import tqdm
 
+    from realtime.signals import StopSignals
+
     workers = workers or (None if address else os.cpu_count() or 1)
-    if address:
-        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
-    else:
-        ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    reaper = RayReaper()  # first: whatever happens from here, the local Ray processes end with the batch
+    # Ray's core installs a C-level SIGTERM handler that dumps a stack and aborts (before ray.init returns
+    # and the stop handlers are claimed back); a stop is not a crash. Inherited by the local Ray
+    # processes: their crash dumps (in Ray's log files, never shown here) go too.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
+        try:
+            if address:
+                ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+        except SystemExit as exit_:  # ray.init's own SIGTERM handler (sys.exit(15)): a stop like the others
+            if exit_.code != signal.SIGTERM or StopSignals.active is None:
+                raise
+            StopSignals.active.note(signal.SIGTERM)
+            raise KeyboardInterrupt from None
+        finally:
+            if StopSignals.active is not None:
+                StopSignals.active.claim()  # ray.init replaced the SIGTERM handler (Ray's core: a stack dump)
         workers = min(workers or int(ray.cluster_resources().get("CPU", 1)), len(todo))
         worker_cls = ray.remote(num_cpus=1, max_restarts=0)(VideoWorker)
         progress = ray.remote(num_cpus=0)(Progress).remote()
@@ -324,4 +461,11 @@ def run_batch(videos_dir: Path, out_dir: Path, options: BatchOptions, workers: i
              f"({processed / max(elapsed, 1e-9):.2f} frames/s with {workers} workers)")
         return 1 if failed else 0
     finally:
-        ray.shutdown()
+        from realtime.signals import deferred
+
+        with deferred("stopping Ray", "a few seconds"):  # a second Ctrl+C does not cut the shutdown short
+            reaper.note()
+            try:
+                ray.shutdown()
+            finally:
+                reaper.close()

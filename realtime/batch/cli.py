@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from realtime.batch import BatchError, BatchOptions, run_batch
+from realtime.signals import StopSignals
 from realtime.batch import __doc__ as BATCH_DOC
 
 
@@ -35,12 +36,20 @@ def main(argv: list[str] | None = None) -> int:
     options = BatchOptions(weights=str(args.weights) if args.weights else None, steps=args.steps,
                            warm_steps=args.warm_steps, process_width=args.process_width, overlay=args.overlay,
                            smooth_skeleton=args.smooth_skeleton, max_frames=args.max_frames)
+    stops = StopSignals()  # SIGTERM and SIGHUP stop the batch as Ctrl+C does (exit 143, 129, 130)
     try:
-        return run_batch(args.videos_dir, args.out_dir, options, args.workers, args.address)
-    except BatchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: finished videos are kept (done.json); run again to resume", file=sys.stderr)
-        return 130
+        with stops:
+            try:
+                return run_batch(args.videos_dir, args.out_dir, options, args.workers, args.address)
+            except BatchError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 1
+            except KeyboardInterrupt:
+                print("interrupted: finished videos are kept (done.json); run again to resume", file=sys.stderr)
+                return stops.exit_code(130)
+            except Exception as err:  # noqa: BLE001 - the batch's own crash: one line (Ray is shut down)
+                print(f"error: {type(err).__name__}: {err}".splitlines()[0], file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:  # a second stop while the first was being reported
+        return stops.exit_code(130)
 

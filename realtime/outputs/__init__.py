@@ -13,7 +13,10 @@ Nothing already rendered is lost and nothing is half-written:
 - A run that is killed (SIGKILL, a crash) leaves ``X.parts``: the AVIs play and every part
   loads as it is, and ``python -m realtime.outputs X.parts`` finishes ``X`` from them.
 
-Each ``.ply`` of ``--save-meshes`` is complete when written (temporary name, then renamed).
+``--save-meshes DIR`` goes the same way: each ``.ply`` is complete when written (temporary name, then
+renamed) into ``DIR.parts``, and the whole set replaces ``DIR`` at the end (an earlier run's
+meshes are never mixed with the new ones nor overwritten by a killed run). ``DIR`` may be new,
+empty or hold an earlier run's ``frame_*.ply`` only: a folder holding anything else is refused.
 :func:`realtime.targets.check_targets` refuses, before anything heavy starts, an output that is an input or
 another output, one whose folder cannot be written, and one with a ``.parts`` folder left over.
 """
@@ -31,13 +34,13 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from realtime.mp4mux import avi_to_mp4
+from realtime.mp4mux import MuxError, avi_chunks, avi_to_mp4
 from realtime.record import FrameRecord
 from realtime.signals import deferred
 from realtime.parts import (FLUSH_ROWS, FLUSH_S, MANIFEST, Parts, PartsWriter, part_files,  # noqa: F401 - FLUSH_*: part of this API
                             start_folder, write_json)
 from realtime.parts import finish as finish_parts
-from realtime.targets import OutputError, parts_folder  # noqa: F401 - parts_folder: part of this API
+from realtime.targets import OutputError, mesh_folder_problem, output_path, parts_folder  # noqa: F401 - parts_folder: part of this API
 
 __all__ = ["Outputs", "OutputError", "VideoRecorder", "MeshSaver", "NpzExporter", "GlbExporter", "finish",
            "letterbox", "parts_folder"]
@@ -55,13 +58,23 @@ def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> dict:
     return {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
 
 
+def _check_parts(parts: list[Path], key: str) -> list[int]:
+    """The rows of every part file (its ``key`` array fully read); a corrupt one is named, in one line."""
+    counts = []
+    for part in parts:
+        try:
+            with np.load(part) as data:
+                counts.append(len(data[key]))
+        except Exception as err:  # noqa: BLE001 - a truncated or damaged file: say which and what to do
+            raise OutputError(f"{part.name} is corrupt ({type(err).__name__}: {err}); move it out of "
+                              f"{part.parent.name} to finish without its frames") from None
+    return counts
+
+
 def _finish_npz(folder: Path, manifest: dict, dst: Path) -> int | None:
     parts = part_files(folder)
     fields = [(key, np.dtype(dtype), tuple(shape)) for key, dtype, shape in manifest["fields"]]
-    counts = []
-    for part in parts:
-        with np.load(part) as data:
-            counts.append(len(data[fields[0][0]]))
+    counts = _check_parts(parts, fields[0][0])
     total = sum(counts)
     if not total:
         return None
@@ -78,7 +91,18 @@ def _finish_npz(folder: Path, manifest: dict, dst: Path) -> int | None:
 
 
 def _finish_mp4(folder: Path, manifest: dict, dst: Path) -> int | None:
-    segments = sorted(folder.glob("video_*.avi"))
+    segments = []
+    for segment in sorted(folder.glob("video_*.avi")):  # one without a frame is left out, with a warning
+        try:
+            with open(segment, "rb") as f:
+                frames = sum(1 for _ in avi_chunks(f))
+        except (OSError, MuxError, struct.error) as err:
+            log.warning("%s: left out %s, it is corrupt (%s)", manifest["target"], segment.name, err)
+            continue
+        if not frames:
+            log.warning("%s: left out %s, it holds no complete frame", manifest["target"], segment.name)
+            continue
+        segments.append(segment)
     if not segments:
         return None
     return avi_to_mp4(segments, dst, manifest["fps"]) or None
@@ -86,6 +110,7 @@ def _finish_mp4(folder: Path, manifest: dict, dst: Path) -> int | None:
 
 def _finish_glb(folder: Path, manifest: dict, dst: Path) -> int | None:
     parts = part_files(folder)
+    _check_parts(parts, "positions")
     metas, camera = [], None
     for part in parts:
         with np.load(part) as data:
@@ -103,6 +128,19 @@ def _finish_glb(folder: Path, manifest: dict, dst: Path) -> int | None:
     return len(meta)
 
 
+def _finish_meshes(folder: Path, manifest: dict, dst: Path) -> int | None:
+    """The ``.ply`` files of the folder moved into the folder ``dst`` (renames: no copy), which then
+    replaces the target folder whole (:func:`realtime.parts.replace_output`)."""
+    target = folder.parent / manifest["target"]
+    problem = mesh_folder_problem(target, "the meshes' folder")  # never replace a folder of other files
+    if problem:
+        raise OutputError(problem)
+    dst.mkdir(exist_ok=True)  # a finish cut short left it, with the files it had moved
+    for ply in sorted(folder.glob("frame_*.ply")):
+        os.replace(ply, dst / ply.name)
+    return sum(1 for _ in dst.glob("frame_*.ply")) or None
+
+
 def _finish_skeleton(folder: Path, manifest: dict, dst: Path) -> int | None:
     from realtime.skeleton_export import finish_skeleton  # fits anny's rig: imported when used
 
@@ -110,14 +148,14 @@ def _finish_skeleton(folder: Path, manifest: dict, dst: Path) -> int | None:
 
 
 FINISHERS: dict[str, Callable[[Path, dict, Path], int | None]] = {
-    "npz": _finish_npz, "mp4": _finish_mp4, "glb": _finish_glb,
+    "npz": _finish_npz, "mp4": _finish_mp4, "glb": _finish_glb, "meshes": _finish_meshes,
     "bvh": _finish_skeleton, "skinned_glb": _finish_skeleton,  # realtime.skeleton_export
 }
 
 
-def finish(folder: Path) -> tuple[Path, int | None]:
+def finish(folder: Path, hint: bool = True) -> tuple[Path, int | None]:
     """Turn a ``.parts`` folder of any kind into its output (:func:`realtime.parts.finish`)."""
-    return finish_parts(folder, FINISHERS)
+    return finish_parts(folder, FINISHERS, hint)
 
 
 # -- the writers ----------------------------------------------------------------------------
@@ -187,13 +225,21 @@ class VideoRecorder(PartsWriter):
             self._writer = None
 
 
-class MeshSaver:
-    """One binary little-endian .ply per frame with a person, named by frame index; each file is
-    written under a temporary name and renamed, so every .ply there is complete."""
+class MeshSaver(PartsWriter):
+    """One binary little-endian .ply per frame with a mesh, named by frame index, in the folder
+    ``path``. Written into ``path.parts`` (each file under a temporary name, then renamed: every
+    .ply there is complete); :meth:`close` puts the set in ``path``'s place, replacing an earlier
+    run's meshes whole. ``path`` may not hold other files (:func:`realtime.targets.mesh_folder_problem`)."""
+
+    finishers = {"meshes": _finish_meshes}
 
     def __init__(self, folder: Path, faces: np.ndarray) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        self.path = output_path(folder)
+        problem = mesh_folder_problem(self.path)
+        if problem:
+            raise OutputError(problem)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.folder = start_folder(self.path, {"kind": "meshes"})
         tri = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
         tri["n"], tri["v"] = 3, faces
         self._faces = tri.tobytes()
@@ -219,8 +265,8 @@ class MeshSaver:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def close(self) -> None:
-        """Nothing to finalise: every file is complete when written."""
+    def _flush(self) -> None:
+        """Nothing buffered: every file is complete when written."""
 
 
 NPZ_FIELDS = {
@@ -439,6 +485,7 @@ class Outputs:
     ) -> None:
         self.writers: list = []
         self.frames = self.with_person = self.with_mesh = 0
+        self.unwritten: list[Path] = []  # after close: the outputs asked for that were not written
         try:
             if record:
                 self.writers.append(VideoRecorder(record, fps))
@@ -472,7 +519,11 @@ class Outputs:
         with deferred():
             for writer in self.writers:
                 try:
+                    if isinstance(writer, PartsWriter) and not self.frames:
+                        writer.quiet = True  # a run that reached no frame says so itself
                     writer.close()
+                    if getattr(writer, "written", None) is False:
+                        self.unwritten.append(writer.path)
                 except (KeyboardInterrupt, SystemExit) as err:
                     interrupt = interrupt or err
                 except OutputError as err:

@@ -3,6 +3,7 @@ a killed run left in ``.parts`` folders."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -16,10 +17,11 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Finish the outputs a killed run left in .parts folders.")
     parser.add_argument("folders", nargs="+", type=Path, metavar="X.parts")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")  # e.g. a corrupt segment left out
     status = 0
     for folder in args.folders:
         try:
-            target, frames = finish(folder)
+            target, frames = finish(folder, hint=False)  # no "run this command" from it
         except OutputError as err:
             print(f"error: {err}", file=sys.stderr)
             status = 1
