@@ -50,6 +50,9 @@ class StreamSettings:
     smoothing: SmoothingSettings = field(default_factory=SmoothingSettings)
     jump_threshold: float = 0.2  # keypoint move, as a fraction of the box, that restarts the track
     min_keypoint_confidence: float = 0.5  # a keypoint counts as seen (jump test) from this confidence
+    shape: tuple[float, ...] | str | None = None  # the body's 6 anny phenotypes (gender 0 male .. 1 female, age, muscle,
+    # weight, height, proportions), one for the whole stream; None: anny's average body (0.5 each); "blend": the
+    # recovered coarse vertices' own local blend (models.hmdiff.model.BLEND, what the evaluation measures)
 
 
 @dataclass
@@ -171,7 +174,7 @@ class StreamRecovery:
             prior, steps=s.warm_steps if warm else s.steps, hypotheses=s.hypotheses,
             warm_start=self._h0 if warm else None, dat=s.dat, timings=timings,
             generator=self._fixed_noise() if s.fixed_noise else None,
-            mirror=s.mirror and not warm,
+            mirror=s.mirror and not warm, shape=s.shape,
         )
         t0 = time.perf_counter()
         self._h0, self._keypoints = out.h0, keypoints

@@ -82,6 +82,7 @@ def _number(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from models.body_shape import GENDERS
     from realtime.options import BACKENDS, BODY_MODELS, DEFAULTS, LiveOptions
 
     p = _Parser(prog="run_live.py", description=__doc__.split("\n\n")[0])
@@ -127,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--device", default="auto", help="torch device for the model: auto (cuda if present), cpu, cuda")
     model.add_argument("--threads", type=_positive(int), metavar="N", help=LiveOptions.help("torch_threads"))
     model.add_argument("--no-warmup", action="store_true", help=LiveOptions.help("warmup"))
+    model.add_argument("--body-shape", metavar="NAME=VALUE,...", help=LiveOptions.help("body_shape") + "; e.g. "
+                       "gender=0,age=0.5,muscle=0.5,weight=0.5,height=0.5,proportions=0.5 (names not given: 0.5)")
+    model.add_argument("--gender", choices=tuple(GENDERS), help="the body's gender, a median adult's (--body-shape gender=0 or 1, "
+                       "age=0.79, height=0.36; the rest 0.5)")
     out = p.add_argument_group("outputs")
     out.add_argument("--no-display", action="store_true", help="headless: no windows")
     out.add_argument("--record", type=Path, metavar="FILE.mp4", help="the overlay video")
@@ -151,6 +156,12 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     if args.camera is not None and args.camera < 0:
         parser.error(f"--camera must be 0 or more, got {args.camera}")
     check_values(parser, args)
+    from models.body_shape import BodyShapeError, parse_body_shape
+
+    try:
+        parse_body_shape(args.body_shape, args.gender)  # live_options reads the 6 phenotypes (None: average)
+    except BodyShapeError as err:
+        parser.error(str(err))
     if args.device == "auto":
         import torch
 
@@ -246,6 +257,7 @@ def source_factory(args: argparse.Namespace) -> Callable[[], Source]:
 def live_options(args: argparse.Namespace, source: Source) -> LiveOptions:
     """The runtime options of the arguments; photos (a source of unrelated frames) are detected
     each on its own (MediaPipe's static image mode), streams are tracked."""
+    from models.body_shape import parse_body_shape
     from realtime.options import DEFAULTS, LiveOptions
 
     return LiveOptions(
@@ -257,7 +269,7 @@ def live_options(args: argparse.Namespace, source: Source) -> LiveOptions:
         smooth_beta=args.smooth_beta, weights=args.weights, body_model=args.body_model,
         model_path=args.model_path, backend=args.backend,
         device=args.device, fps=args.fps or DEFAULTS.fps, process_width=args.process_width, warmup=not args.no_warmup,
-        torch_threads=args.threads or DEFAULTS.torch_threads,
+        torch_threads=args.threads or DEFAULTS.torch_threads, body_shape=parse_body_shape(args.body_shape, args.gender),
     )
 
 
@@ -311,7 +323,8 @@ def run(args: argparse.Namespace) -> int:
                 render.open_windows(faces)  # side by side; m / o toggle them
             render.outputs = Outputs(faces, num_vertices, source.fps, args.record, args.save_meshes,
                                      args.export, args.export_glb, export_bvh=args.export_bvh,
-                                     skinned_glb=args.body_model == "anny", smooth_skeleton=args.smooth_skeleton)
+                                     skinned_glb=args.body_model == "anny", smooth_skeleton=args.smooth_skeleton,
+                                     body_shape=options.body_shape)
             cleanup.callback(render.outputs.close)
             cleanup.callback(finalising.begin)  # the first cleanup: nothing can cut finalisation short
         except BaseException:

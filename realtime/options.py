@@ -71,6 +71,10 @@ def value_problem(name: str, value: object, label: str | None = None) -> str | N
     if name == "device":
         ok = isinstance(value, str) and re.fullmatch(r"cpu|cuda(:\d+)?", value)
         return None if ok else f"{label} must be cpu or cuda[:N], got {value!r}"
+    if name == "body_shape":
+        from models.body_shape import shape_problem
+
+        return shape_problem(value, label)
     default = next((f.default for f in fields(LiveOptions) if f.name == name), None)
     if _is_bool(default) and not _is_bool(value):
         return f"{label} must be True or False, got {value!r}"
@@ -136,6 +140,10 @@ class LiveOptions:
                                  "core; torch's own number for photos)")  # 0: one for a stream (its ops are tiny
     # at batch 1-2 and the pipeline detects the next frame on the other core meanwhile;
     # p95 ratio 1.32-1.43 in 4 runs against 1.25-1.56 with two, BENCHMARKS.md), torch's own for photos
+    body_shape: tuple[float, ...] | None = _opt(None, "the body's 6 anny phenotypes in [0, 1] (gender 0 male .. 1 "
+                                                     "female, age, muscle, weight, height, proportions), the same on "
+                                                     "every frame and in the exports (default: anny's average body, "
+                                                     "0.5 each)")
 
     # Sources and playback.
     fps: float = _opt(30.0, "camera frame rate; playback rate of images/synthetic")  # fallback when a video has none
@@ -185,6 +193,7 @@ class LiveOptions:
             mirror=self.frame_mirror, smooth=self.smooth and not self.static_image_mode,
             smoothing=SmoothingSettings(self.smooth_min_cutoff, self.smooth_beta),
             jump_threshold=self.jump_threshold, min_keypoint_confidence=self.min_keypoint_confidence,
+            shape=self.body_shape,
         )
 
     @property

@@ -1,8 +1,10 @@
 """Skeleton animation of a run for animation tools: a BVH and a skinned, skeleton-animated glTF.
 
 ``--export-bvh FILE.bvh`` and (with the anny body) ``--export-glb FILE.glb`` fit anny's reduced
-rig (:mod:`models.body.pose_fit`: the root and 25 body bones) to every recovered mesh, the shape
-once on the first frame with a person, each frame warm-started from the previous one. The fit is
+rig (:mod:`models.body.pose_fit`: the root and 25 body bones) to every recovered mesh, at the
+run's body shape (the viewer's: ``--gender`` / ``--body-shape``, else anny's average; a ``.parts``
+folder of an older version without one fits it on the first frame with a person), each frame
+warm-started from the previous one. The fit is
 a post-pass: while the run goes each writer only keeps what the fit needs (the 256 coarse-mesh
 vertices and the 17 joints, ~3.5 kB a frame) in its ``X.parts`` folder, like every output of
 :mod:`realtime.outputs`; finishing it (at the end of the run, or ``python -m realtime.outputs
@@ -19,7 +21,7 @@ pose (the first one before it); in the glTF the body is also hidden then (scale 
   Xrotation Yrotation``; one frame per source frame at the source's rate (a frame a live run
   dropped repeats the previous pose, as the overlay video does); ``End Site`` beyond the feet,
   hands and head. Euler angles are unwrapped over time (no 360-degree jumps).
-- glTF: the mesh at zero pose of the fitted shape, skinned to the 26 joints (anny's weights
+- glTF: the mesh at zero pose of the run's shape, skinned to the 26 joints (anny's weights
   merged into the rig, up to 8 per vertex), one animation with the rotations (quaternions,
   LINEAR), the root's translation (LINEAR) and visibility (STEP) at the processed frames' times,
   and the video's camera. anny's skinning is reproduced to within a few millimetres (its bones
@@ -349,16 +351,19 @@ def last_fit_stats() -> dict:
 
 
 def fit_run(points: np.ndarray, joints: np.ndarray, person: np.ndarray, times: np.ndarray,
-            frame_index: np.ndarray) -> tuple[SkeletonTrack, dict]:
+            frame_index: np.ndarray, shape: np.ndarray | None = None) -> tuple[SkeletonTrack, dict]:
     """Fit anny's rig to a run's recovered coarse vertices (T, 256, 3) and joints (T, 17, 3)
-    (camera frame; rows where ``person`` is False are ignored). Returns the track and the fit's figures."""
+    (camera frame; rows where ``person`` is False are ignored). ``shape``: the body's 6 phenotypes,
+    the run's own (the viewer's body: ``LiveOptions.body_shape``, else the average), kept as given;
+    None: fitted on the first frame with a person. Returns the track and the fit's figures."""
     from models.body.pose_fit import SkeletonFitter, fit_sequence
 
     if not person.any():
         raise OutputError("no person in any frame")
     fitter = SkeletonFitter(anny_body())
     fits = fit_sequence(fitter, [p if ok else None for p, ok in zip(points, person)],
-                        [j if ok else None for j, ok in zip(joints, person)])
+                        [j if ok else None for j, ok in zip(joints, person)],
+                        shape=None if shape is None else np.asarray(shape, np.float64))
     track = track_from_fits(fitter, fits, times, frame_index)
     seconds = [f.seconds for f in fits if f is not None]
     stats = {"frames": len(seconds), "error_mm": float(np.nanmean(track.error_mm)),
@@ -389,12 +394,14 @@ def finish_skeleton(folder: Path, manifest: dict, dst: Path) -> int | None:
     if not data["person"].any():
         log.warning("no person in any frame: %s not written", manifest["target"])
         return None
-    key = hashlib.sha1(b"".join(np.ascontiguousarray(data[k]).tobytes() for k in sorted(data))).hexdigest()
+    shape = manifest.get("shape")  # the run's body shape (absent in folders of older versions: fitted)
+    key = hashlib.sha1(b"".join(np.ascontiguousarray(data[k]).tobytes() for k in sorted(data))
+                       + repr(shape).encode()).hexdigest()
     if key not in _FIT_CACHE:
         log.info("fitting anny's skeleton to %d frames for %s ...", int(data["person"].sum()), manifest["target"])
         _FIT_CACHE.clear()
         _FIT_CACHE[key] = fit_run(data["points"].astype(np.float64), data["joints"].astype(np.float64),
-                                  data["person"], data["media_time"], data["frame_index"])
+                                  data["person"], data["media_time"], data["frame_index"], shape)
     track, _ = _FIT_CACHE[key]
     if manifest.get("smooth"):
         track = smooth_track(track)
@@ -414,14 +421,18 @@ class SkeletonWriter(PartsWriter):
     finishers = {kind: finish_skeleton for kind in FIT_KINDS}
     says_why = True  # finish_skeleton: "no person in any frame: X not written"
 
-    def __init__(self, path: Path, kind: str, fps: float, smooth: bool = False) -> None:
+    def __init__(self, path: Path, kind: str, fps: float, smooth: bool = False,
+                 shape: tuple[float, ...] | None = None) -> None:
         from models.body.coarse import load_coarse_mesh
 
         if kind not in FIT_KINDS:
             raise ValueError(f"unknown skeleton output kind {kind!r}")
         self.path, self.kind, self.fps = path, kind, fps
         self.ids = load_coarse_mesh("anny", 256).indices.numpy()
-        self.folder = start_folder(path, {"kind": kind, "fps": fps, "smooth": bool(smooth)})
+        manifest = {"kind": kind, "fps": fps, "smooth": bool(smooth)}
+        if shape is not None:  # the body shape the rig is built with (None: fitted to the first frame)
+            manifest["shape"] = [float(v) for v in shape]
+        self.folder = start_folder(path, manifest)
         self._parts = Parts(self.folder, {"frame_index": ("<i8", ()), "media_time": ("<f8", ()), "person": ("?", ()),
                                            "points": ("<f4", (len(self.ids), 3)), "joints": ("<f4", (17, 3)),
                                            "camera": ("<f8", (2,))})
@@ -444,13 +455,18 @@ class SkeletonWriter(PartsWriter):
             self._parts.flush()
 
 
-def skeleton_writers(fps: float, bvh: Path | None = None, glb: Path | None = None, smooth: bool = False) -> list:
-    """The writers of ``--export-bvh`` and the skinned ``--export-glb`` (either may be None)."""
+def skeleton_writers(fps: float, bvh: Path | None = None, glb: Path | None = None, smooth: bool = False,
+                     shape: tuple[float, ...] | None = None) -> list:
+    """The writers of ``--export-bvh`` and the skinned ``--export-glb`` (either may be None), their
+    rig at ``shape`` (the run's body: ``LiveOptions.body_shape``; None: anny's average, as the viewer's)."""
+    from models.body_shape import AVERAGE_SHAPE
+
+    shape = AVERAGE_SHAPE if shape is None else shape
     writers = []
     try:
         for path, kind in ((bvh, "bvh"), (glb, "skinned_glb")):
             if path is not None:
-                writers.append(SkeletonWriter(path, kind, fps, smooth))
+                writers.append(SkeletonWriter(path, kind, fps, smooth, shape))
     except BaseException:
         for writer in writers:
             writer.close()

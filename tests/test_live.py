@@ -165,7 +165,7 @@ class CountingModel:
         self.calls = []
 
     def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False,
-                generator=None):
+                generator=None, shape=None):
         import torch
         from types import SimpleNamespace
 

@@ -81,7 +81,7 @@ class FakeModel:
         self.fail_at, self.delay_s = fail_at, delay_s
 
     def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False,
-                generator=None):
+                generator=None, shape=None):
         if prior.index == self.fail_at:
             raise RuntimeError("boom")
         time.sleep(self.delay_s)
@@ -264,7 +264,7 @@ class RecordingModel(FakeModel):
         self.warm = []
 
     def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False,
-                generator=None):
+                generator=None, shape=None):
         self.warm.append(warm_start is not None)
         return super().recover(prior, steps, hypotheses, warm_start, dat)
 

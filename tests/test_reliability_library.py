@@ -110,7 +110,7 @@ class WobblyModel:
         self.calls = 0
 
     def recover(self, prior, steps=5, hypotheses=1, warm_start=None, dat=True, timings=None, mirror=False,
-                generator=None):
+                generator=None, shape=None):
         import torch
 
         v = torch.zeros(1, 20, 3) + torch.tensor([0.04 * (self.calls % 2), 0.0, 3.0])

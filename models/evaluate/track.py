@@ -31,7 +31,7 @@ import torch
 
 from models.body.joints import H36M17, fit_definition_map
 from models.body.segments import LIMB12
-from models.evaluate.judge import Judge, Variant, recover
+from models.evaluate.judge import EVALUATION_SHAPE, Judge, Variant, recover
 from models.evaluate.lift import lift_prior
 from models.metrics import pa_errors, second_difference
 from models.prior import build_prior
@@ -149,7 +149,7 @@ def run_stream(model, judge, sequence: dict, prior, keypoints: np.ndarray, confi
                settings: StreamSettings) -> tuple[np.ndarray, np.ndarray]:
     """Human3.6M-17 joints (T, 17, 3) of one sequence run through a fresh :class:`StreamRecovery`,
     and its per-frame PA-MPJPE on the limb joints (T,)."""
-    stream = StreamRecovery(model, settings)
+    stream = StreamRecovery(model, replace(settings, shape=EVALUATION_SHAPE) if settings.shape is None else settings)
     fps = sequence["fps"]
     vertices = []
     for i in range(len(keypoints)):

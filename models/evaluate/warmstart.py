@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.evaluate.judge import Judge, Variant
+from models.evaluate.judge import EVALUATION_SHAPE, Judge, Variant
 from models.hmdiff import HMDiff
 from models.metrics import accel_error
 from models.prior import build_prior
@@ -49,7 +49,7 @@ def warmstart_section(model: HMDiff, judge: Judge, path: str, cold_steps: int = 
         with torch.no_grad():
             gt = judge.body(f("pose", i), f("shape", i)[None].expand(length, -1), f("global_orient", i), f("transl", i)).vertices
         gen = torch.Generator().manual_seed(i)
-        cold = model.recover(prior, steps=cold_steps, generator=gen)
+        cold = model.recover(prior, steps=cold_steps, generator=gen, shape=EVALUATION_SHAPE)
         scores["cold"].append(judge.scores(cold.vertices, gt)["pa_mpjpe_h36m"])
         truth = judge.h36m @ gt
         accel["cold"].append(accel_error(judge.h36m @ cold.vertices, truth))
@@ -57,7 +57,7 @@ def warmstart_section(model: HMDiff, judge: Judge, path: str, cold_steps: int = 
         h0, warm_vertices = None, []
         for t in range(length):
             out = model.recover(prior.index(t), steps=cold_steps if h0 is None else warm_steps,
-                                warm_start=h0, generator=gen)
+                                warm_start=h0, generator=gen, shape=EVALUATION_SHAPE)
             h0 = out.h0
             warm_vertices.append(out.vertices)
             steps["warm"].append(out.steps_used)

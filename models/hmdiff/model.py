@@ -19,6 +19,10 @@ from models.prior import Prior
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "hmdiff_anny.pt"
 CHECKPOINT_FORMAT = 1
+# ``recover(shape=BLEND)``: the full mesh as before the shaped body, a fixed local blend of the recovered
+# coarse vertices (``CoarseMesh.upsample``: their own, per-frame shape). The evaluation's joints are
+# regressed from it (the shaped average body moved them by +0.3 mm on --lift, +0.6 mm on the 4 real frames).
+BLEND = "blend"
 
 
 class CheckpointError(RuntimeError):
@@ -50,7 +54,7 @@ class HMDiffConfig:
 class Recovery:
     """One frame's result (batched), in the camera frame, metres."""
 
-    vertices: torch.Tensor  # (B, V, 3) full mesh, mean over hypotheses
+    vertices: torch.Tensor  # (B, V, 3) full mesh (the given or average shape, posed: HMDiff.full_mesh), mean over hypotheses
     joints: torch.Tensor  # (B, 17, 3) COCO-17
     coarse: torch.Tensor  # (B, Vc, 3)
     spread: torch.Tensor  # (B, V) per-vertex std over hypotheses (zeros for one)
@@ -73,6 +77,12 @@ class HMDiff(nn.Module):
         self.schedule = NoiseSchedule(config.num_train_steps)
         self.sampler = Sampler(self.net, self.schedule, config.layout)
         self.coarse_mesh = load_coarse_mesh(config.body_model, config.layout.num_coarse)
+        from models.body.shaped import ShapedUpsampler
+
+        # The full mesh: anny's rest body of a given shape (default: the average, 0.5 each) moved by
+        # the recovered coarse vertices' per-bone motions (models/body/shaped.py): one steady body
+        # along a track instead of the coarse vertices' own, frame-varying, local blend.
+        self.shaped = ShapedUpsampler(self.coarse_mesh)
         self.backend = "eager"
         self._twins: torch.Tensor | None = None  # the mesh's vertex mirror twins, loaded when first needed
 
@@ -102,7 +112,7 @@ class HMDiff(nn.Module):
     def recover(
         self, prior, steps: int = 5, hypotheses: int = 1, warm_start: torch.Tensor | None = None,
         dat: bool | DATConfig = True, eta: float = 0.0, generator: torch.Generator | None = None,
-        timings: dict[str, float] | None = None, mirror: bool = False,
+        timings: dict[str, float] | None = None, mirror: bool = False, shape=None,
     ) -> Recovery:
         """Recover the mesh for a batch of priors.
 
@@ -114,6 +124,10 @@ class HMDiff(nn.Module):
         start) see the mirrored image's prior (:meth:`Prior.mirrored`) and their meshes are mirrored
         back before all are averaged, which cancels the network's left/right biases; ``h0`` is then
         the mean of the unmirrored half.
+        ``shape``: the body's anny phenotypes (gender, age, muscle, weight, height, proportions; 0
+        male, 1 female), one (6,) for every body or one row per body (B, 6); None: anny's average
+        shape (0.5 each). The full mesh is that body posed like the recovered coarse vertices
+        (:meth:`full_mesh`); :data:`BLEND`: the coarse vertices' own local blend (the evaluation's).
         """
         if mirror and (warm_start is not None or hypotheses < 2 or hypotheses % 2):
             raise ValueError(f"mirroring needs an even number of hypotheses and no warm start (got {hypotheses})")
@@ -135,7 +149,7 @@ class HMDiff(nn.Module):
                 )
             with self.sampler.timed("mesh"):
                 recovery = self.assemble(result.h0, batch, samples, result.steps_used, result.dat_steps,
-                                         result.camera)
+                                         result.camera, shape=self.batch_shape(shape, len(prior), mirror))
                 if mirror:
                     recovery = self.unmirror(recovery, len(prior))
         finally:
@@ -144,17 +158,44 @@ class HMDiff(nn.Module):
             timings["DAT and DDIM"] -= timings.get("denoiser", 0.0)
         return recovery
 
+    @staticmethod
+    def batch_shape(shape, b: int, mirror: bool = False) -> torch.Tensor | str | None:
+        """``recover``'s ``shape`` as (1, 6) or (B, 6) float32 rows for a batch of ``b`` priors (2b
+        when mirrored: the mirror images keep their bodies' shapes); None and :data:`BLEND` stay."""
+        if shape is None or (isinstance(shape, str) and shape == BLEND):
+            return shape
+        shape = torch.as_tensor(shape, dtype=torch.float32)
+        shape = shape.reshape(1, -1) if shape.dim() == 1 else shape
+        if shape.dim() != 2 or shape.shape[1] != 6 or shape.shape[0] not in (1, b):
+            raise ValueError(f"shape must be (6,), (1, 6) or ({b}, 6), got {tuple(shape.shape)}")
+        if not bool(((shape >= 0) & (shape <= 1)).all()):
+            raise ValueError("shape values must lie in [0, 1]")
+        return torch.cat([shape, shape]) if mirror and shape.shape[0] > 1 else shape
+
+    def full_mesh(self, coarse: torch.Tensor, shape: torch.Tensor | str | None = None, hypotheses: int = 1) -> torch.Tensor:
+        """Full vertices (B·M, V, 3) of coarse vertices (B·M, Vc, 3): the body of ``shape`` ((1, 6) or
+        (B, 6) rows, :meth:`batch_shape`; None: the average, 0.5 each) posed like them; :data:`BLEND`:
+        their own local blend (``CoarseMesh.upsample``)."""
+        if isinstance(shape, str) and shape == BLEND:
+            return self.coarse_mesh.upsample(coarse)
+        if shape is None:
+            shape = coarse.new_full((1, 6), 0.5)
+        shape = shape.to(coarse.device)
+        if shape.shape[0] > 1:
+            shape = shape.repeat_interleave(hypotheses, 0)
+        return self.shaped(coarse, shape)
+
     def assemble(self, h0: torch.Tensor, prior, hypotheses: int, steps_used: int, dat_steps: int,
-                 camera: AlignmentGradient | None = None) -> Recovery:
+                 camera: AlignmentGradient | None = None, shape: torch.Tensor | str | None = None) -> Recovery:
         """Turn clean states (B·M, N, 3) into full meshes placed in the camera (``camera``: the
-        prior's camera fit, when DAT built one; else it is fitted here)."""
+        prior's camera fit, when DAT built one; else it is fitted here); ``shape`` as in :meth:`full_mesh`."""
         b = h0.shape[0] // hypotheses
         coarse_rel, joints_rel = self.layout.unpack(h0)
         if camera is not None:
             transl = camera.translation(joints_rel)
         else:
             transl = fit_translation(joints_rel, prior, hypotheses)
-        full = self.coarse_mesh.upsample(coarse_rel) + transl[:, None]
+        full = self.full_mesh(coarse_rel, shape, hypotheses) + transl[:, None]
         if hypotheses == 1:  # nothing to average (a live frame): no copies
             mean = lambda x: x  # noqa: E731
             each, spread = None, full.new_zeros(b, full.shape[1])
