@@ -61,7 +61,7 @@ class StreamFrame:
 
     vertices: np.ndarray  # (V, 3) float32
     joints: np.ndarray  # (17, 3) float32, COCO-17
-    spread: np.ndarray  # (V,) float32 per-vertex std over hypotheses (zeros for one)
+    spread: np.ndarray  # (V,) float32 per-vertex std over hypotheses (zeros for fewer than 3: see _spread)
     steps_used: int
     dat_steps: int
     warm: bool  # started from the previous frame's state
@@ -148,6 +148,12 @@ class StreamRecovery:
         self._h0 = None
         self._keypoints: np.ndarray | None = None
 
+    def _spread(self, out: Any) -> np.ndarray:
+        """The per-vertex spread the overlay colours; zeros for fewer than 3 samples (a sample and its
+        mirror image measure the network's left/right bias, not how uncertain the pose is)."""
+        spread = out.spread[0].detach().cpu().numpy().astype(np.float32)
+        return spread if self.settings.hypotheses > 2 else np.zeros_like(spread)
+
     def _fixed_noise(self):
         """A generator at the same seed for every frame, on the model's device."""
         import torch
@@ -186,7 +192,7 @@ class StreamRecovery:
                     f.reset()
             vertices, joints = self.filters[0](t, vertices), self.filters[1](t, joints)
         frame = StreamFrame(vertices=vertices, joints=joints,
-                            spread=out.spread[0].detach().cpu().numpy().astype(np.float32),
+                            spread=self._spread(out),
                             steps_used=int(out.steps_used), dat_steps=int(out.dat_steps), warm=warm,
                             continues=continues)
         if timings is not None:

@@ -51,6 +51,9 @@ def test_mirrored_stream_frame_and_track_logic(tiny_model, standing_prior):
     first = stream(prior, keypoints, confidence, t=0.0)
     second = stream(prior, keypoints, confidence, t=0.04)
     assert not first.continues and not first.warm and first.steps_used == 2
+    assert not first.spread.any()  # a sample and its mirror image: no uncertainty to colour
+    four = StreamRecovery(tiny_model, StreamSettings(hypotheses=4, mirror=True))(prior, keypoints, confidence)
+    assert four.spread.any()
     assert second.continues and second.warm and second.steps_used == 1  # warm: mirroring is for cold frames
     assert stream(None, None, None) is None  # no person: the track ends
     assert not stream(prior, keypoints, confidence, t=0.08).continues
