@@ -82,13 +82,13 @@ def test_a_stop_signal_finalises_every_output(shared_dir, tmp_path, untrained_we
     assert_complete_outputs(tmp_path, stdout)
 
 
-@pytest.mark.slow
 # A signal in the first instants can land while a native (pybind11) module is being imported: the
 # KeyboardInterrupt raised there aborts the process (rc -6, "terminate called after throwing ...
 # error_already_set") about once in 5-10 runs. Known and open (issue 41's closing note).
 EARLY = pytest.mark.xfail(strict=False, reason="a signal during a native module's import can abort the process")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, code, delay", [
     pytest.param("SIGINT", 130, 0.3, marks=EARLY), ("SIGINT", 130, 1.0), ("SIGINT", 130, 2.5),
     pytest.param("SIGTERM", 143, 0.3, marks=EARLY), ("SIGTERM", 143, 1.0), ("SIGTERM", 143, 2.5), ("SIGHUP", 129, 1.0),
