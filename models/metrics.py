@@ -56,10 +56,15 @@ def accel_error(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor | None
     return error[keep]
 
 
+def root_centred(joints: np.ndarray, root: list[int], keep: list[int]) -> np.ndarray:
+    """The ``keep`` joints of a sequence (T, J, 3) minus the mean of its ``root`` joints at each frame."""
+    return (joints - joints[:, root].mean(1, keepdims=True))[:, keep]
+
+
 def second_difference(joints: np.ndarray, root: list[int], keep: list[int]) -> np.ndarray:
     """Δ² (T−2, K, 3) of the ``keep`` joints of a sequence (T, J, 3) after subtracting the mean of
     the ``root`` joints at each frame (root-centred: the body's own motion, not its travel)."""
-    centred = (joints - joints[:, root].mean(1, keepdims=True))[:, keep]
+    centred = root_centred(joints, root, keep)
     return centred[2:] - 2 * centred[1:-1] + centred[:-2]
 
 

@@ -33,7 +33,7 @@ from models.body.joints import H36M17, fit_definition_map
 from models.body.segments import LIMB12
 from models.evaluate.judge import EVALUATION_SHAPE, Judge, Variant, recover
 from models.evaluate.lift import lift_prior
-from models.metrics import pa_errors, second_difference
+from models.metrics import jitter_mm, pa_errors, root_centred, second_difference
 from models.prior import build_prior
 from models.stream import StreamRecovery, StreamSettings
 
@@ -88,17 +88,13 @@ def load_sequences(path: str | Path, subjects: tuple[str, ...] | None = None, li
             for a, b in bounds]
 
 
-def _centred_limbs(joints: np.ndarray) -> np.ndarray:
-    """Pelvis-centred limb joints (T, 12, 3) of Human3.6M-17 joints (T, 17, 3)."""
-    return (joints - joints[:, PELVIS : PELVIS + 1])[:, LIMB12]
-
-
 def lag_curve(pred: list[np.ndarray], gt: list[np.ndarray], max_lag: int = MAX_LAG) -> np.ndarray:
     """Mean ‖v_pred(t) − v_gt(t − s)‖ (m/frame) for s = −max_lag..max_lag over all sequences."""
     errors = np.zeros(2 * max_lag + 1)
     counts = np.zeros(2 * max_lag + 1)
     for p, g in zip(pred, gt):
-        vp, vg = np.diff(_centred_limbs(p), axis=0), np.diff(_centred_limbs(g), axis=0)
+        vp = np.diff(root_centred(p, [PELVIS], LIMB12), axis=0)
+        vg = np.diff(root_centred(g, [PELVIS], LIMB12), axis=0)
         for i, s in enumerate(range(-max_lag, max_lag + 1)):
             a, b = (vp[s:], vg[: len(vg) - s]) if s >= 0 else (vp[:s], vg[-s:])
             errors[i] += np.linalg.norm(a - b, axis=-1).mean(-1).sum()
@@ -121,13 +117,11 @@ def best_lag(curve: np.ndarray) -> float:
 def motion_scores(pred: list[np.ndarray], gt: list[np.ndarray], pa: list[np.ndarray]) -> dict[str, float]:
     """The row of figures for predicted and true Human3.6M-17 joints (T, 17, 3) per sequence and
     the per-frame PA-MPJPE (T,) of each."""
-    accel, jitter, true_jitter = [], [], []
-    for p, g in zip(pred, gt):
-        ap, ag = second_difference(p, [PELVIS], LIMB12), second_difference(g, [PELVIS], LIMB12)
-        accel.append(np.linalg.norm(ap - ag, axis=-1).mean(-1))
-        jitter.append(np.linalg.norm(ap, axis=-1).mean(-1))
-        true_jitter.append(np.linalg.norm(ag, axis=-1).mean(-1))
-    mean_mm = lambda parts: round(float(np.concatenate(parts).mean() * 1000), 2)  # noqa: E731
+    accel = [np.linalg.norm(second_difference(p, [PELVIS], LIMB12) - second_difference(g, [PELVIS], LIMB12),
+                            axis=-1).mean(-1) * 1000 for p, g in zip(pred, gt)]
+    jitter = [jitter_mm(p, [PELVIS], LIMB12) for p in pred]
+    true_jitter = [jitter_mm(g, [PELVIS], LIMB12) for g in gt]
+    mean_mm = lambda parts: round(float(np.concatenate(parts).mean()), 2)  # noqa: E731
     return {"pa_mpjpe_limb12": round(float(np.concatenate(pa).mean()), 1), "accel_error_mm": mean_mm(accel),
             "jitter_mm": mean_mm(jitter), "gt_jitter_mm": mean_mm(true_jitter),
             "lag_frames": best_lag(lag_curve(pred, gt)), "frames": int(sum(len(p) for p in pred))}
