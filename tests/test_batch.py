@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from realtime.batch import BatchError, BatchOptions, find_videos, output_names, process_video
+from tests.helpers import signal_after
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP_FRAMES = 8
@@ -184,16 +184,8 @@ def test_a_stopped_batch_stops_cleanly_and_leaves_no_ray_process(videos, tmp_pat
     """kill / Ctrl+C / a closed terminal: one line and 128 + N, no Ray stack dump; whatever the
     stop (a SIGKILL of the batch too), no Ray process it started outlives it."""
     before = ray_processes()
-    process = subprocess.Popen([sys.executable, "-m", "realtime.batch", str(videos), str(tmp_path / "out"), "--workers", "1"],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as under a terminal
-    try:
-        time.sleep(delay)
-        assert process.poll() is None, process.communicate()
-        process.send_signal(getattr(signal, name))
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        process.kill()
+    process, stdout, stderr = signal_after(
+        [sys.executable, "-m", "realtime.batch", str(videos), str(tmp_path / "out"), "--workers", "1"], REPO, name, delay)
     assert process.returncode == code, stderr[-2000:]
     assert "Traceback" not in stderr and "***" not in stderr and "SIGTERM received" not in stderr, stderr[-2000:]
     if name != "SIGKILL":

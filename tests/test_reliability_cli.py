@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import decoded_frames, writable
+from tests.helpers import decoded_frames, signal_after, writable
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("W0000", "I0000", "INFO:", "WARNING: All log messages", "Loading cached", "denoiser backend")
@@ -99,17 +99,9 @@ def test_start_up_is_interruptible(tmp_path, name, code, delay):
     images = tmp_path / "images"
     images.mkdir()
     cv2.imwrite(str(images / "a.png"), np.full((120, 160, 3), 90, np.uint8))
-    process = subprocess.Popen(
+    process, stdout, stderr = signal_after(
         [sys.executable, "run_live.py", "--images", str(images), "--no-display", "--backend", "eager",
-         "--export", str(tmp_path / "run.npz")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as under a terminal
-    try:
-        time.sleep(delay)
-        assert process.poll() is None, process.communicate()
-        process.send_signal(getattr(signal, name))
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        process.kill()
+         "--export", str(tmp_path / "run.npz")], REPO, name, delay)
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr and problems(stderr)[-1:] == ["interrupted"], stderr
     assert all(line.startswith(("warming up", "finishing the outputs")) for line in problems(stderr)[:-1]), stderr
