@@ -36,25 +36,19 @@ def frames_of(video: Path, width: int) -> tuple[list[np.ndarray], float]:
         frames.append(cv2.resize(image, (width, round(image.shape[0] * width / image.shape[1]))))
 
 
-def jitter_row(frames: list[np.ndarray], fps: float, changes: dict) -> tuple[int, float, float]:
-    """(frames with a mesh, the mesh's jitter, MediaPipe's world landmarks' jitter)."""
-    from models.metrics import jitter_mm
-    from models.skeletons import COCO17_HIPS, COCO17_LIMBS, MEDIAPIPE_TO_COCO17
+def jitter_row(frames: list[np.ndarray], fps: float, changes: dict) -> dict:
+    """``realtime.benchmark.jitter_beside_mediapipe`` of one frame-exact pass with these changes."""
+    from models.skeletons import MEDIAPIPE_TO_COCO17
+    from realtime.benchmark import jitter_beside_mediapipe
     from realtime.live import LiveOptions, LiveRecovery
 
-    zeros = np.zeros((17, 3), np.float32)
-    mesh, world, valid = [], [], []
+    motion = {}
     with LiveRecovery(LiveOptions(**changes)) as live:
         for i, image in enumerate(frames):
             result = live.process(image, timestamp=i / fps)
-            ok = result.mesh and result.landmarks.world is not None
-            valid.append(bool(ok))
-            mesh.append(result.joints if ok else zeros)
-            world.append(result.landmarks.world[MEDIAPIPE_TO_COCO17] if ok else zeros)
-    valid_ = np.array(valid)
-    ours = jitter_mm(np.array(mesh), list(COCO17_HIPS), COCO17_LIMBS, valid_).mean()
-    theirs = jitter_mm(np.array(world), list(COCO17_HIPS), COCO17_LIMBS, valid_).mean()
-    return int(valid_.sum()), float(ours), float(theirs)
+            if result.mesh and result.landmarks.world is not None:
+                motion[i] = (result.joints, result.landmarks.world[MEDIAPIPE_TO_COCO17])
+    return jitter_beside_mediapipe([motion])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     frames, fps = frames_of(args.video, args.width)
     print(f"{args.video.name}: {len(frames)} frames at {fps:.2f} fps, {args.width} px wide")
-    print("| stream setting | frames with a mesh | mesh jitter mm/frame² | MediaPipe world | ratio |\n|---|---|---|---|---|")
+    print("| stream setting | frames judged | mesh jitter mm/frame² | MediaPipe world | ratio |\n|---|---|---|---|---|")
     for name, changes in SETTINGS.items():
-        found, ours, theirs = jitter_row(frames, fps, changes)
-        print(f"| {name} | {found} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f} |", flush=True)
+        row = jitter_row(frames, fps, changes)
+        print(f"| {name} | {row['frames']} | {row['stream_mm']} | {row['mediapipe_world_mm']} | {row['ratio']} |",
+              flush=True)
     return 0
 
 

@@ -103,22 +103,7 @@ class Collector:
 
     def jitter(self) -> dict:
         """The stream's jitter and MediaPipe's world landmarks' on the same frames (mm/frame²)."""
-        stream, mediapipe = [], []
-        for frames in self.motion:
-            if not frames:
-                continue
-            first, last = min(frames), max(frames)
-            valid = np.array([i in frames for i in range(first, last + 1)])
-            zeros = np.zeros((17, 3), np.float32)
-            mesh = np.stack([frames.get(i, (zeros, zeros))[0] for i in range(first, last + 1)])
-            world = np.stack([frames.get(i, (zeros, zeros))[1] for i in range(first, last + 1)])
-            stream.append(jitter_mm(mesh, list(COCO17_HIPS), COCO17_LIMBS, valid))
-            mediapipe.append(jitter_mm(world, list(COCO17_HIPS), COCO17_LIMBS, valid))
-        if not stream or not sum(len(s) for s in stream):
-            return {"frames": 0, "stream_mm": None, "mediapipe_world_mm": None, "ratio": None}
-        ours, theirs = float(np.concatenate(stream).mean()), float(np.concatenate(mediapipe).mean())
-        return {"frames": int(sum(len(s) for s in stream)), "stream_mm": round(ours, 2),
-                "mediapipe_world_mm": round(theirs, 2), "ratio": round(ours / theirs, 3) if theirs > 0 else None}
+        return jitter_beside_mediapipe(self.motion)
 
     def startup(self, first: int = FIRST_FRAMES) -> dict:
         """Frames not rendered (dropped as stale, or skipped) among the first ``first`` source
@@ -142,6 +127,29 @@ class Collector:
                 "latency_p95_ms": round(float(np.percentile(latency[inside], 95)), 1) if inside.any() else None,
             }
         return out
+
+
+def jitter_beside_mediapipe(runs: list[dict[int, tuple[np.ndarray, np.ndarray]]]) -> dict:
+    """The jitter (mm/frame²) of the mesh's COCO-17 joints and of MediaPipe's world landmarks on the
+    same frames: ``runs`` maps, per run, a source frame index to (mesh joints, world landmarks), both
+    (17, 3); only runs of three consecutive indices count. Keys: frames, stream_mm,
+    mediapipe_world_mm, ratio (None where there is nothing to compare)."""
+    stream, mediapipe = [], []
+    for frames in runs:
+        if not frames:
+            continue
+        first, last = min(frames), max(frames)
+        valid = np.array([i in frames for i in range(first, last + 1)])
+        zeros = np.zeros((17, 3), np.float32)
+        mesh = np.stack([frames.get(i, (zeros, zeros))[0] for i in range(first, last + 1)])
+        world = np.stack([frames.get(i, (zeros, zeros))[1] for i in range(first, last + 1)])
+        stream.append(jitter_mm(mesh, list(COCO17_HIPS), COCO17_LIMBS, valid))
+        mediapipe.append(jitter_mm(world, list(COCO17_HIPS), COCO17_LIMBS, valid))
+    if not stream or not sum(len(s) for s in stream):
+        return {"frames": 0, "stream_mm": None, "mediapipe_world_mm": None, "ratio": None}
+    ours, theirs = float(np.concatenate(stream).mean()), float(np.concatenate(mediapipe).mean())
+    return {"frames": int(sum(len(s) for s in stream)), "stream_mm": round(ours, 2),
+            "mediapipe_world_mm": round(theirs, 2), "ratio": round(ours / theirs, 3) if theirs > 0 else None}
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
