@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn
 
-from realtime.signals import StopSignals  # light: the stop signals are handled before any heavy import
+from realtime.signals import StopSignals, deferred  # light: the stop signals are handled before any heavy import
 
 if TYPE_CHECKING:
     from realtime.options import LiveOptions
@@ -303,7 +303,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(display_problem())
     make_source = source_factory(args)
     source = make_source().open()  # fail fast, before the slow imports; the pipeline closes it
-    from realtime.signals import deferred
 
     with contextlib.ExitStack() as cleanup:
         finalising = deferred("finishing the outputs")  # stop signals wait from its begin to its end
@@ -396,6 +395,26 @@ def say(text: str, err: bool = False) -> None:
         pass
 
 
+NATIVE_LIBRARIES = ("torch", "cv2", "mediapipe", "onnxruntime", "numba", "triton", "scipy", "matplotlib", "anny")
+
+
+def import_libraries(display: bool) -> None:
+    """Import the native libraries a run uses (``main`` holds the stop signals meanwhile).
+
+    A ``KeyboardInterrupt`` raised while a native module initialises is thrown through C++ and
+    aborts the process (torch's pybind11: ``terminate called after throwing ... error_already_set``,
+    rc -6) or turns into an ``ImportError`` (numpy's, under cv2). Held, a signal stops the run right
+    after the imports instead, with its one line. A library that is missing or broken is left to
+    the code that needs it to report."""
+    import importlib
+
+    for name in NATIVE_LIBRARIES + (("open3d",) if display else ()):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - reported, in one line, where it is needed
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 1 error, 2 bad arguments, 128 + N after stop signal N (130 Ctrl+C,
     143 SIGTERM, 129 SIGHUP: every output is finalised first, see realtime/signals.py).
@@ -407,8 +426,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stops:
             try:
-                parser = build_parser()
-                args = parser.parse_args(argv)
+                with deferred("starting", "it stops once the libraries are loaded", stop_after=True):
+                    parser = build_parser()
+                    args = parser.parse_args(argv)
+                    import_libraries(display=not (args.no_display or args.benchmark))
                 check_args(parser, args)
                 logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
                 return stops.exit_code(run(args))

@@ -88,17 +88,18 @@ class StopSignals:
 class deferred:
     """Context (or :meth:`begin` / :meth:`end`) during which stop signals wait (main thread only).
 
-    Signals that arrive are noted, with one line saying the outputs are being finished. On
-    leaving, under a :class:`StopSignals` the first one only sets the exit code; otherwise it is
-    delivered again to the handler in place before (e.g. ``KeyboardInterrupt`` for SIGINT). Nested
+    Signals that arrive are noted, with one line saying what is being finished. On leaving, under
+    a :class:`StopSignals` the first one only sets the exit code (the run is ending anyway), unless
+    ``stop_after``: then, as outside a :class:`StopSignals`, it is delivered again to the handler
+    in place before (``KeyboardInterrupt`` for SIGINT), so the run stops at this safe point. Nested
     uses are no-ops: the outermost one decides.
     """
 
     _depth: ClassVar[int] = 0
 
     def __init__(self, what: str = "finishing the outputs",
-                 wait: str = "they are complete in a moment; kill -9 abandons them") -> None:
-        self.what, self.wait = what, wait
+                 wait: str = "they are complete in a moment; kill -9 abandons them", stop_after: bool = False) -> None:
+        self.what, self.wait, self.stop_after = what, wait, stop_after
         self.noted: list[int] = []
         self._previous: dict[int, object] = {}
         self._owner = False
@@ -124,7 +125,7 @@ class deferred:
             signal.signal(sig, handler)
         self._owner = False
         deferred._depth -= 1
-        if self.noted and StopSignals.active is None:
+        if self.noted and (self.stop_after or StopSignals.active is None):
             signal.raise_signal(self.noted[0])
 
     def __enter__(self) -> "deferred":

@@ -66,7 +66,8 @@ def recovered_bodies(lbs: AnnyLBS, people: int, per_person: int, seed: int, mode
     """
     from models.hmdiff import load_hmdiff
     from models.prior import build_prior
-    from models.synth.camera import project, sample_cameras
+    from models.camera import project
+    from models.synth.camera import sample_cameras
     from models.synth.corruption import corrupt, simulate_world
 
     model = model or load_hmdiff()
