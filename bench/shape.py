@@ -1,28 +1,36 @@
-"""The body's shape: today's upsampler (an average body) against the shaped one, on synthetic people.
+"""The body's shape: the full mesh of the default body, of the shape estimated along a track and of
+the true shape, against v20's blend of the coarse vertices; the estimate on real motion.
 
-``python -m bench.shape [--people 16] [--frames 8] [--recovered-people 24] [--seed 1234]``
+``python -m bench.shape [--people 16] [--frames 32] [--recovered-people 48] [--h36m-per-subject 8]``
 
 Synthetic people of known anny shape (``models.synth.shapes.sample_shapes``), each in ``--frames``
 random poses (``models.synth.poses.sample_poses``) read as one track (the shape pooled by
-``ShapeTrack`` frame after frame, the pooled value at each frame used for that frame's mesh):
+``ShapeTrack`` frame after frame, the track's shape at each frame used for that frame's mesh):
 
 - **exact**: the true coarse vertices and COCO-17 joints of anny's full mesh, and the same with
-  independent Gaussian noise of ``--sigma`` (per coordinate) on every vertex and joint;
-- **recovered**: HMDiff's own output (2 DDIM steps, one hypothesis) on simulated detections of the
-  same kind of people (``tools.build_phenotype.recovered_bodies``; seeds apart from the training's).
+  independent Gaussian noise of ``--sigma`` (per coordinate) on every vertex and joint (the
+  estimator is fitted on the network's output, not on these);
+- **recovered**: HMDiff's own output, as a stream runs it, on simulated detections of the same
+  kind of people (``tools.build_phenotype.recovered_bodies``; seeds apart from the training's).
 
-Rows: today (``CoarseMesh.upsample``), the shaped upsampler with the estimated (pooled) shape, with
-the true shape (an oracle: what a perfect estimate would give) and with the average shape.
+Rows: v20's mesh (``CoarseMesh.upsample``), the shaped body of the default shape, of the
+estimated (pooled) shape and of the true shape (an oracle: what a perfect estimate would give).
 Columns: full-mesh MPVE after root alignment (pelvis: the Human3.6M-17 regressor's joint 0 of
-each mesh, as ``models.evaluate``) and after Procrustes (similarity, over all vertices), mm; the
-phenotype errors (mean |estimate - truth| of the pooled shape; gender on adults aged 18 or more);
-the pooled shape's mean frame-to-frame change (max over the 6 values) against the per-frame
-estimate's. Then the cost per frame (batch 1, one thread, median ms).
+each mesh, as ``models.evaluate``) and after Procrustes (similarity, over all vertices), mm. Then
+the estimate's errors (mean |estimate - truth| of the track's shape at its last frame; gender on
+adults aged 18 or more), the gender error against the frames pooled, and the shape's mean
+frame-to-frame change (max over the 6 values) against the single frame's estimate's. Then the
+cost per frame (batch 1, one thread, median ms).
+
+**Real motion**: Human3.6M sequences (``--h36m``, exact 2D through the evaluation's COCO
+definition map) through the shipped stream with ``--body-shape estimate``: the gender at each
+sequence's end per actor, against the actors' sexes (the dataset's public subject list).
 """
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,6 +40,7 @@ from models.body.anny_lbs import load_anny_lbs
 from models.body.coarse import load_coarse_mesh
 from models.body.joints import regressor
 from models.body.phenotype import ShapeTrack, load_phenotype_estimator
+from models.body_shape import DEFAULT_SHAPE, ESTIMATE
 from models.body.shaped import ShapedUpsampler
 from models.metrics import mpve, procrustes_align
 from models.synth.anatomy import PoseSpace
@@ -50,13 +59,13 @@ def exact_people(body, lbs, people: int, frames: int, seed: int) -> dict[str, to
     return {"shape": shape, "full": full}
 
 
-def pooled_shapes(estimates: torch.Tensor, frames: int) -> torch.Tensor:
-    """Each frame's pooled shape along its person's track (a ShapeTrack reset per person)."""
-    track, out = ShapeTrack(), []
-    for i, estimate in enumerate(estimates):
+def pooled_shapes(estimator, coarse: torch.Tensor, joints: torch.Tensor, frames: int) -> torch.Tensor:
+    """Each frame's shape along its person's track (a ShapeTrack reset per person)."""
+    track, out = ShapeTrack(estimator), []
+    for i in range(len(coarse)):
         if i % frames == 0:
             track.reset()
-        out.append(torch.as_tensor(track.update(estimate)))
+        out.append(torch.as_tensor(track.update(coarse[i], joints[i])))
     return torch.stack(out)
 
 
@@ -69,28 +78,65 @@ def frame_change(values: torch.Tensor, frames: int, later: bool = False) -> floa
 
 
 def section(name: str, full_gt, coarse, joints, shape, frames, estimator, upsampler, coarse_mesh, h36m) -> list[str]:
-    estimates = estimator(coarse, joints)
-    pooled = pooled_shapes(estimates, frames)
-    average = torch.full((1, 6), 0.5)
-    rows = {"today (average-body upsample)": coarse_mesh.upsample(coarse),
-            "shaped, estimated shape": upsampler(coarse, pooled),
-            "shaped, true shape (oracle)": upsampler(coarse, shape),
-            "shaped, average shape": upsampler(coarse, average)}
+    estimates = estimator.estimate(coarse, joints)
+    pooled = pooled_shapes(estimator, coarse, joints, frames)
+    rows = {"blend of the coarse vertices (v20)": coarse_mesh.upsample(coarse),
+            "shaped, the default body": upsampler(coarse, torch.tensor([DEFAULT_SHAPE])),
+            "shaped, estimated (--body-shape estimate)": upsampler(coarse, pooled),
+            "shaped, true shape (oracle)": upsampler(coarse, shape)}
     adult = shape[:, 1] >= float(years_to_anny_age(np.array(18.0)))
+    last = torch.arange(len(shape)) % frames == frames - 1
     err = (pooled - shape).abs()
-    lines = [f"{name}: {len(shape)} frames, {len(shape) // frames} people; pooled-shape error: gender (adults) "
-             f"{err[adult, 0].mean():.3f}, age {err[:, 1].mean():.3f}, muscle {err[:, 2].mean():.3f}, "
-             f"weight {err[:, 3].mean():.3f}, height {err[:, 4].mean():.3f}, proportions {err[:, 5].mean():.3f} "
-             f"(predicting the mean: gender {(shape[adult, 0] - shape[:, 0].mean()).abs().mean():.3f}, "
-             f"height {(shape[:, 4] - shape[:, 4].mean()).abs().mean():.3f}); frame-to-frame change: pooled "
-             f"{frame_change(pooled, frames):.4f} (second half {frame_change(pooled, frames, True):.4f}), per-frame "
-             f"estimate {frame_change(estimates, frames):.4f}",
-             f"  {'mesh':32s} {'MPVE mm':>8} {'PA-MPVE mm':>11}"]
+    by_frames = ", ".join(f"{n}: {err[(torch.arange(len(shape)) % frames == n - 1) & adult, 0].mean():.3f}"
+                          for n in (1, 2, 4, 8, 16, 32, 64) if n <= frames)
+    lines = [f"{name}: {len(shape)} frames, {len(shape) // frames} people; the track's shape after {frames} frames, "
+             f"error: gender (adults) {err[last & adult, 0].mean():.3f}, age {err[last, 1].mean():.3f}, "
+             f"muscle {err[last, 2].mean():.3f}, weight {err[last, 3].mean():.3f}, height {err[last, 4].mean():.3f}, "
+             f"proportions {err[last, 5].mean():.3f} (predicting the mean: gender "
+             f"{(shape[adult, 0] - shape[:, 0].mean()).abs().mean():.3f}, height "
+             f"{(shape[:, 4] - shape[:, 4].mean()).abs().mean():.3f}); the sex right (adults) "
+             f"{((pooled[:, 0] > 0.5) == (shape[:, 0] > 0.5))[last & adult].float().mean():.0%}",
+             f"  gender error (adults) after N frames: {by_frames}",
+             f"  frame-to-frame change: the track's shape {frame_change(pooled, frames):.4f} (second half "
+             f"{frame_change(pooled, frames, True):.4f}), the single frame's estimate {frame_change(estimates, frames):.4f}",
+             f"  {'mesh':42s} {'MPVE mm':>8} {'PA-MPVE mm':>11}"]
     gt_root = (h36m @ full_gt)[:, 0]
     for label, full in rows.items():
         root = mpve(full, full_gt, (h36m @ full)[:, 0], gt_root).mean()
         pa = (procrustes_align(full, full_gt) - full_gt).norm(dim=-1).mean() * 1000
-        lines.append(f"  {label:32s} {root:8.1f} {pa:11.1f}")
+        lines.append(f"  {label:42s} {root:8.1f} {pa:11.1f}")
+    return lines
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # the team's shared data, beside the repository
+# Human3.6M's actors by sex (the dataset's public subject list; our shared copy carries no labels).
+H36M_SEX = {"S1": "female", "S5": "female", "S6": "male", "S7": "female", "S8": "male"}
+
+
+def h36m_section(model, body, path: Path, per_subject: int) -> list[str]:
+    """Real motion: each Human3.6M sequence (exact 2D, 200 frames) through the shipped stream with
+    the shape estimated; the track's gender at its end, per subject (S8 is the report split)."""
+    from models.body.joints import fit_definition_map
+    from models.evaluate.track import load_sequences, sequence_inputs
+    from models.stream import StreamRecovery, StreamSettings
+
+    definition_map = fit_definition_map(body)
+    lines = [f"Human3.6M sequences through the stream (exact 2D, {per_subject} per subject): the track's "
+             "estimate at the last frame (anny: gender 0 male, 1 female)"]
+    for subject, sex in H36M_SEX.items():
+        genders, heights, changes = [], [], []
+        for sequence in load_sequences(path, (subject,), per_subject):
+            prior, keypoints, confidence = sequence_inputs(sequence, definition_map, None, np.random.default_rng(0))
+            stream = StreamRecovery(model, StreamSettings(shape=ESTIMATE))
+            shapes = np.stack([stream(prior.index(i), keypoints[i], confidence[i], t=i / sequence["fps"]).shape
+                               for i in range(len(keypoints))])
+            genders.append(float(shapes[-1, 0]))
+            heights.append(float(shapes[-1, 4]))
+            changes.append(float(np.abs(np.diff(shapes[len(shapes) // 2:], axis=0)).max(1).mean()))
+        right = np.mean([(g > 0.5) == (sex == "female") for g in genders])
+        lines.append(f"  {subject} ({sex:6s}): gender {np.mean(genders):.2f} (min {min(genders):.2f}, max "
+                     f"{max(genders):.2f}), the sex right in {right:.0%} of {len(genders)}; height {np.mean(heights):.2f}; "
+                     f"frame-to-frame change in the second half {np.mean(changes):.4f}")
     return lines
 
 
@@ -106,10 +152,13 @@ def median_ms(fn, repeats: int = 100) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=16)
-    parser.add_argument("--frames", type=int, default=16, help="poses per person (one track)")
+    parser.add_argument("--frames", type=int, default=32, help="poses per person (one track)")
     parser.add_argument("--sigma", type=float, default=0.025, help="vertex/joint noise std, metres per coordinate")
-    parser.add_argument("--recovered-people", type=int, default=24, help="0: skip the recovered section")
+    parser.add_argument("--recovered-people", type=int, default=48, help="0: skip the recovered section")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--h36m", type=Path, default=SHARED / "data" / "real" / "h36m_lift_seq",
+                        help="Human3.6M tracking set for the real-motion section")
+    parser.add_argument("--h36m-per-subject", type=int, default=8, help="sequences per subject (0: skip)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.set_grad_enabled(False)
@@ -124,13 +173,12 @@ def main() -> None:
     # Cost first: measured later (after HMDiff and anny ran) the same calls read 20-60x slower here.
     one_c = lbs.rest_coarse(torch.full((1, 6), 0.4)) + 0.01
     one_j = torch.zeros(1, 17, 3)
-    shape = estimator(one_c, one_j)
-    track = ShapeTrack()
+    track = ShapeTrack(estimator)
+    shape = torch.as_tensor(track.update(one_c, one_j))[None]
     upsampler(one_c, shape)  # the template cached, as along a track
     costs = {
         "today: upsample": median_ms(lambda: coarse_mesh.upsample(one_c)),
-        "phenotype estimate": median_ms(lambda: estimator(one_c, one_j)),
-        "ShapeTrack.update": median_ms(lambda: track.update(shape[0])),
+        "ShapeTrack.update (proportions, pooling, estimate)": median_ms(lambda: track.update(one_c, one_j)),
         "shaped upsample (template cached)": median_ms(lambda: upsampler(one_c, shape)),
         "template of a new shape (cache miss)": median_ms(lambda: (upsampler._cache.clear(), upsampler.template(shape)), 20),
     }
@@ -156,6 +204,10 @@ def main() -> None:
         lines += section("HMDiff's recovery (simulated detections)", gt, rec["rec_coarse"], rec["rec_joints"],
                          rec["shape"], args.frames, **common)
 
+    if args.h36m_per_subject:
+        from models.hmdiff import load_hmdiff
+
+        lines += h36m_section(load_hmdiff().eval(), body, args.h36m, args.h36m_per_subject)
     print("\n".join(lines))
 
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from models.body_shape import BLEND, DEFAULT_SHAPE, ESTIMATE
+
 NOISE_SEED = 0  # the seed of a stream's fixed noise (any fixed value: the result is a mean)
 
 
@@ -51,8 +53,9 @@ class StreamSettings:
     jump_threshold: float = 0.2  # keypoint move, as a fraction of the box, that restarts the track
     min_keypoint_confidence: float = 0.5  # a keypoint counts as seen (jump test) from this confidence
     shape: tuple[float, ...] | str | None = None  # the body's 6 anny phenotypes (gender 0 male .. 1 female, age, muscle,
-    # weight, height, proportions), one for the whole stream; None: anny's average body (0.5 each); "blend": the
-    # recovered coarse vertices' own local blend (models.hmdiff.model.BLEND, what the evaluation measures)
+    # weight, height, proportions), one for the whole stream; None: the default body (models.body_shape.DEFAULT_SHAPE);
+    # "estimate": pooled along each track from the recovered bodies (models.body.phenotype.ShapeTrack, anny only);
+    # "blend": the recovered coarse vertices' own local blend (models.body_shape.BLEND, what the evaluation measures)
 
 
 @dataclass
@@ -66,6 +69,7 @@ class StreamFrame:
     dat_steps: int
     warm: bool  # started from the previous frame's state
     continues: bool  # the track went on from the previous frame (no cut, jump or lost person)
+    shape: np.ndarray | None = None  # (6,) the body's phenotypes (given, default or the track's estimate; None: blend)
 
 
 def is_jump(
@@ -141,12 +145,33 @@ class StreamRecovery:
         self.model, self.settings = model, settings
         s = settings.smoothing
         self.filters = (OneEuroFilter.from_settings(s), OneEuroFilter.from_settings(s)) if settings.smooth else None
+        self.shape_track = self._shape_track()
         self.reset()
 
+    def _shape_track(self) -> Any:
+        """The track's shape estimate, when the settings ask for it (``shape="estimate"``)."""
+        if not (isinstance(self.settings.shape, str) and self.settings.shape == ESTIMATE):
+            return None
+        from models.body.phenotype import ShapeTrack, load_phenotype_estimator
+
+        return ShapeTrack(load_phenotype_estimator())
+
     def reset(self) -> None:
-        """Forget the track (the next frame starts cold)."""
+        """Forget the track (the next frame starts cold, with a new shape)."""
         self._h0 = None
         self._keypoints: np.ndarray | None = None
+        if self.shape_track is not None:
+            self.shape_track.reset()
+
+    def shape(self) -> np.ndarray | None:
+        """The body shape (6,) of the next frame's mesh: the given one, the default body or the track's
+        estimate so far; None for the coarse vertices' own blend."""
+        s = self.settings.shape
+        if self.shape_track is not None:
+            return self.shape_track.shape
+        if isinstance(s, str):
+            return None
+        return np.asarray(DEFAULT_SHAPE if s is None else s, np.float32)
 
     def _spread(self, out: Any) -> np.ndarray:
         """The per-vertex spread the overlay colours; zeros for fewer than 3 samples (a sample and its
@@ -175,14 +200,19 @@ class StreamRecovery:
             return None
         s = self.settings
         continues = self.continues(keypoints, confidence, cut)
+        if not continues and self.shape_track is not None:
+            self.shape_track.reset()  # a new person, or the same one after a cut: a new shape
         warm = s.warm_start and continues
+        shape = self.shape()
         out = self.model.recover(
             prior, steps=s.warm_steps if warm else s.steps, hypotheses=s.hypotheses,
             warm_start=self._h0 if warm else None, dat=s.dat, timings=timings,
             generator=self._fixed_noise() if s.fixed_noise else None,
-            mirror=s.mirror and not warm, shape=s.shape,
+            mirror=s.mirror and not warm, shape=BLEND if shape is None else shape,
         )
         t0 = time.perf_counter()
+        if self.shape_track is not None:  # this frame's body joins the track's shape (used from the next frame)
+            self.shape_track.update(out.coarse[0], out.joints[0])
         self._h0, self._keypoints = out.h0, keypoints
         vertices = out.vertices[0].detach().cpu().numpy().astype(np.float32)
         joints = out.joints[0].detach().cpu().numpy().astype(np.float32)
@@ -194,7 +224,7 @@ class StreamRecovery:
         frame = StreamFrame(vertices=vertices, joints=joints,
                             spread=self._spread(out),
                             steps_used=int(out.steps_used), dat_steps=int(out.dat_steps), warm=warm,
-                            continues=continues)
+                            continues=continues, shape=shape)
         if timings is not None:
             timings["output"] = (time.perf_counter() - t0) * 1e3  # copies to numpy and smoothing
         return frame

@@ -128,10 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--device", default="auto", help="torch device for the model: auto (cuda if present), cpu, cuda")
     model.add_argument("--threads", type=_positive(int), metavar="N", help=LiveOptions.help("torch_threads"))
     model.add_argument("--no-warmup", action="store_true", help=LiveOptions.help("warmup"))
-    model.add_argument("--body-shape", metavar="NAME=VALUE,...", help=LiveOptions.help("body_shape") + "; e.g. "
-                       "gender=0,age=0.5,muscle=0.5,weight=0.5,height=0.5,proportions=0.5 (names not given: 0.5)")
-    model.add_argument("--gender", choices=tuple(GENDERS), help="the body's gender, a median adult's (--body-shape gender=0 or 1, "
-                       "age=0.79, height=0.36; the rest 0.5)")
+    model.add_argument("--body-shape", metavar="NAME=VALUE,...|estimate", help=LiveOptions.help("body_shape") + "; e.g. "
+                       "gender=0,weight=0.7 (names not given: the default body's, age=0.79, height=0.36, the rest 0.5)")
+    model.add_argument("--gender", choices=tuple(GENDERS), help="the body's gender, a median adult's (--body-shape "
+                       "gender=0, 1 or 0.5)")
     out = p.add_argument_group("outputs")
     out.add_argument("--no-display", action="store_true", help="headless: no windows")
     out.add_argument("--record", type=Path, metavar="FILE.mp4", help="the overlay video")
@@ -159,7 +159,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     from models.body_shape import BodyShapeError, parse_body_shape
 
     try:
-        parse_body_shape(args.body_shape, args.gender)  # live_options reads the 6 phenotypes (None: average)
+        parse_body_shape(args.body_shape, args.gender)  # live_options reads the 6 phenotypes (None: estimated)
     except BodyShapeError as err:
         parser.error(str(err))
     if args.device == "auto":
@@ -322,8 +322,7 @@ def run(args: argparse.Namespace) -> int:
                 render.open_windows(faces)  # side by side; m / o toggle them
             render.outputs = Outputs(faces, num_vertices, source.fps, args.record, args.save_meshes,
                                      args.export, args.export_glb, export_bvh=args.export_bvh,
-                                     skinned_glb=args.body_model == "anny", smooth_skeleton=args.smooth_skeleton,
-                                     body_shape=options.body_shape)
+                                     skinned_glb=args.body_model == "anny", smooth_skeleton=args.smooth_skeleton)
             cleanup.callback(render.outputs.close)
             cleanup.callback(finalising.begin)  # the first cleanup: nothing can cut finalisation short
         except BaseException:

@@ -73,6 +73,7 @@ class FrameResult:
     timing_ms: dict[str, float] = field(default_factory=dict)  # detect, prior, diffusion (its parts: diffusion/…), total
     faces: np.ndarray | None = None  # (F, 3) int64 the mesh's faces (the body model's), with a mesh
     scale: float = 1.0  # processed pixels per pixel of the given image (< 1: it was wider than process_width)
+    shape: np.ndarray | None = None  # (6,) the mesh's anny phenotypes (given, or the track's estimate), with a mesh
 
     @property
     def person(self) -> bool:
@@ -91,6 +92,7 @@ class FrameResult:
             spread=None if mesh is None else mesh.spread, steps_used=0 if mesh is None else mesh.steps_used,
             warm=bool(mesh is not None and mesh.warm), cut=record.cut, focal=record.focal,
             principal=record.principal, timing_ms=dict(record.stage_ms), scale=record.frame.scale,
+            shape=None if mesh is None else mesh.shape,
         )
 
 

@@ -140,10 +140,11 @@ class LiveOptions:
                                  "core; torch's own number for photos)")  # 0: one for a stream (its ops are tiny
     # at batch 1-2 and the pipeline detects the next frame on the other core meanwhile;
     # p95 ratio 1.32-1.43 in 4 runs against 1.25-1.56 with two, BENCHMARKS.md), torch's own for photos
-    body_shape: tuple[float, ...] | None = _opt(None, "the body's 6 anny phenotypes in [0, 1] (gender 0 male .. 1 "
-                                                     "female, age, muscle, weight, height, proportions), the same on "
-                                                     "every frame and in the exports (default: anny's average body, "
-                                                     "0.5 each)")
+    body_shape: tuple[float, ...] | str | None = _opt(None, "the body's 6 anny phenotypes in [0, 1] (gender 0 male .. "
+                                                           "1 female, age, muscle, weight, height, proportions), the "
+                                                           "same on every frame and in the exports (default: a median "
+                                                           "adult of neither sex); 'estimate': pooled along each track "
+                                                           "from the recovered bodies (at chance on real people's sex)")
 
     # Sources and playback.
     fps: float = _opt(30.0, "camera frame rate; playback rate of images/synthetic")  # fallback when a video has none
@@ -169,6 +170,8 @@ class LiveOptions:
                 return problem
         if self.model_path is not None and self.body_model == "anny":
             return "model_path is for body_model smpl/smplx (anny ships with its package)"
+        if self.body_shape == "estimate" and self.body_model != "anny":
+            return "body_shape 'estimate' reads anny's phenotypes: it needs body_model anny"
         return None
 
     @property

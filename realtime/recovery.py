@@ -42,5 +42,6 @@ class RecoverStage:
         if frame is None:  # no person: no mesh
             return
         record.mesh = MeshResult(vertices=frame.vertices, joints=frame.joints, spread=frame.spread,
-                                 steps_used=frame.steps_used, dat_steps=frame.dat_steps, warm=frame.warm)
+                                 steps_used=frame.steps_used, dat_steps=frame.dat_steps, warm=frame.warm,
+                                 shape=frame.shape)
         record.stage_ms.update({f"diffusion/{name}": ms for name, ms in timings.items()})

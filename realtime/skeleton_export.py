@@ -2,8 +2,9 @@
 
 ``--export-bvh FILE.bvh`` and (with the anny body) ``--export-glb FILE.glb`` fit anny's reduced
 rig (:mod:`models.body.pose_fit`: the root and 25 body bones) to every recovered mesh, at the
-run's body shape (the viewer's: ``--gender`` / ``--body-shape``, else anny's average; a ``.parts``
-folder of an older version without one fits it on the first frame with a person), each frame
+run's body shape (the viewer's, which the meshes carry: ``--gender`` / ``--body-shape``, the
+default body or the track's estimate; a ``.parts`` folder of an older version without one fits it
+on the first frame with a person), each frame
 warm-started from the previous one. The fit is
 a post-pass: while the run goes each writer only keeps what the fit needs (the 256 coarse-mesh
 vertices and the 17 joints, ~3.5 kB a frame) in its ``X.parts`` folder, like every output of
@@ -354,8 +355,8 @@ def fit_run(points: np.ndarray, joints: np.ndarray, person: np.ndarray, times: n
             frame_index: np.ndarray, shape: np.ndarray | None = None) -> tuple[SkeletonTrack, dict]:
     """Fit anny's rig to a run's recovered coarse vertices (T, 256, 3) and joints (T, 17, 3)
     (camera frame; rows where ``person`` is False are ignored). ``shape``: the body's 6 phenotypes,
-    the run's own (the viewer's body: ``LiveOptions.body_shape``, else the average), kept as given;
-    None: fitted on the first frame with a person. Returns the track and the fit's figures."""
+    the run's own (the viewer's body, :func:`run_shape`), kept as given; None: fitted on the first
+    frame with a person. Returns the track and the fit's figures."""
     from models.body.pose_fit import SkeletonFitter, fit_sequence
 
     if not person.any():
@@ -386,6 +387,16 @@ def _load_parts(folder: Path) -> dict[str, np.ndarray]:
     return {key: np.concatenate([d[key] for d in loaded]) for key in loaded[0]}
 
 
+def run_shape(data: dict[str, np.ndarray]) -> list[float] | None:
+    """The body shape of the run's last mesh (the one the user gave, the default body, or the
+    longest-pooled estimate of the last track); None without one (the rig's shape is then fitted)."""
+    shapes = data.get("shape")
+    if shapes is None:
+        return None
+    known = np.flatnonzero(data["person"] & np.isfinite(shapes).all(1))
+    return [float(v) for v in shapes[known[-1]]] if len(known) else None
+
+
 def finish_skeleton(folder: Path, manifest: dict, dst: Path) -> int | None:
     """``realtime.outputs`` finisher of the ``bvh`` and ``skinned_glb`` kinds: fit, then write ``dst``."""
     data = _load_parts(folder)
@@ -394,7 +405,7 @@ def finish_skeleton(folder: Path, manifest: dict, dst: Path) -> int | None:
     if not data["person"].any():
         log.warning("no person in any frame: %s not written", manifest["target"])
         return None
-    shape = manifest.get("shape")  # the run's body shape (absent in folders of older versions: fitted)
+    shape = manifest.get("shape", run_shape(data))  # folders of the previous version name it in the manifest
     key = hashlib.sha1(b"".join(np.ascontiguousarray(data[k]).tobytes() for k in sorted(data))
                        + repr(shape).encode()).hexdigest()
     if key not in _FIT_CACHE:
@@ -421,8 +432,7 @@ class SkeletonWriter(PartsWriter):
     finishers = {kind: finish_skeleton for kind in FIT_KINDS}
     says_why = True  # finish_skeleton: "no person in any frame: X not written"
 
-    def __init__(self, path: Path, kind: str, fps: float, smooth: bool = False,
-                 shape: tuple[float, ...] | None = None) -> None:
+    def __init__(self, path: Path, kind: str, fps: float, smooth: bool = False) -> None:
         from models.body.coarse import load_coarse_mesh
 
         if kind not in FIT_KINDS:
@@ -430,12 +440,10 @@ class SkeletonWriter(PartsWriter):
         self.path, self.kind, self.fps = path, kind, fps
         self.ids = load_coarse_mesh("anny", 256).indices.numpy()
         manifest = {"kind": kind, "fps": fps, "smooth": bool(smooth)}
-        if shape is not None:  # the body shape the rig is built with (None: fitted to the first frame)
-            manifest["shape"] = [float(v) for v in shape]
         self.folder = start_folder(path, manifest)
         self._parts = Parts(self.folder, {"frame_index": ("<i8", ()), "media_time": ("<f8", ()), "person": ("?", ()),
                                            "points": ("<f4", (len(self.ids), 3)), "joints": ("<f4", (17, 3)),
-                                           "camera": ("<f8", (2,))})
+                                           "camera": ("<f8", (2,)), "shape": ("<f4", (6,))})
 
     def write(self, record: FrameRecord) -> None:
         mesh = record.mesh
@@ -448,6 +456,7 @@ class SkeletonWriter(PartsWriter):
             "frame_index": record.frame.index, "media_time": record.frame.media_time, "person": mesh is not None,
             "points": mesh.vertices[self.ids] if mesh is not None else nan, "joints": mesh.joints if mesh is not None else nan,
             "camera": camera,
+            "shape": mesh.shape if mesh is not None and mesh.shape is not None else np.full(6, np.nan),
         })
 
     def _flush(self) -> None:
@@ -455,18 +464,14 @@ class SkeletonWriter(PartsWriter):
             self._parts.flush()
 
 
-def skeleton_writers(fps: float, bvh: Path | None = None, glb: Path | None = None, smooth: bool = False,
-                     shape: tuple[float, ...] | None = None) -> list:
-    """The writers of ``--export-bvh`` and the skinned ``--export-glb`` (either may be None), their
-    rig at ``shape`` (the run's body: ``LiveOptions.body_shape``; None: anny's average, as the viewer's)."""
-    from models.body_shape import AVERAGE_SHAPE
-
-    shape = AVERAGE_SHAPE if shape is None else shape
+def skeleton_writers(fps: float, bvh: Path | None = None, glb: Path | None = None, smooth: bool = False) -> list:
+    """The writers of ``--export-bvh`` and the skinned ``--export-glb`` (either may be None); their rig
+    takes the body shape the meshes carry (:func:`run_shape`), the viewer's."""
     writers = []
     try:
         for path, kind in ((bvh, "bvh"), (glb, "skinned_glb")):
             if path is not None:
-                writers.append(SkeletonWriter(path, kind, fps, smooth, shape))
+                writers.append(SkeletonWriter(path, kind, fps, smooth))
     except BaseException:
         for writer in writers:
             writer.close()

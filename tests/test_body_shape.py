@@ -1,12 +1,13 @@
-"""The body a user sees: one shape (--gender / --body-shape, else anny's average) for the full mesh
-along a whole track (models.hmdiff.HMDiff.full_mesh, models.stream), refused in one line when bad."""
+"""The body a user sees: one shape (--gender / --body-shape, else the default body: a median adult)
+for the full mesh along a whole track (models.hmdiff.HMDiff.full_mesh, models.stream), or the shape
+estimated along the track (--body-shape estimate); refused in one line when bad."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from models.body_shape import AVERAGE_SHAPE, BodyShapeError, parse_body_shape
+from models.body_shape import DEFAULT_SHAPE, ESTIMATE, BodyShapeError, parse_body_shape
 from models.synth.anatomy import PoseSpace
 from models.synth.poses import sample_poses
 
@@ -38,14 +39,17 @@ def test_parse_body_shape():
     assert parse_body_shape() is None  # the default body
     assert parse_body_shape(gender="male") == MALE and parse_body_shape(gender="female") == FEMALE
     assert parse_body_shape(gender="neutral") == (0.5, 0.79, 0.5, 0.5, 0.36, 0.5)
-    assert parse_body_shape("gender=0") == (0.0, 0.5, 0.5, 0.5, 0.5, 0.5)  # names not given: 0.5
+    assert parse_body_shape(gender="neutral") == DEFAULT_SHAPE
+    assert parse_body_shape("gender=0") == MALE  # names not given: the default body's
     assert parse_body_shape("age=0.6", gender="female") == (1.0, 0.6, 0.5, 0.5, 0.36, 0.5)
-    assert parse_body_shape("gender=1,age=0.8, weight = 0.25") == (1.0, 0.8, 0.5, 0.25, 0.5, 0.5)
+    assert parse_body_shape("gender=1,age=0.8, weight = 0.25") == (1.0, 0.8, 0.5, 0.25, 0.36, 0.5)
+    assert parse_body_shape(" estimate ") == ESTIMATE
     assert parse_body_shape("height=0.7", gender="male") == (0.0, 0.79, 0.5, 0.5, 0.7, 0.5)
     for text, gender, message in [("sex=1", None, "unknown name 'sex'"), ("age=1.5", None, "must be in [0, 1]"),
                                   ("age=nan", None, "must be in [0, 1]"), ("age=old", None, "must be a number"),
                                   ("age", None, "NAME=VALUE"), ("age=0.1,age=0.2", None, "given twice"),
-                                  ("gender=0", "male", "give the gender once"), (None, "man", "--gender must be")]:
+                                  ("gender=0", "male", "give the gender once"), (None, "man", "--gender must be"),
+                                  ("estimate", "male", "estimates the gender too")]:
         with pytest.raises(BodyShapeError, match=message.replace("[", r"\[").replace("]", r"\]")):
             parse_body_shape(text, gender)
 
@@ -69,9 +73,12 @@ def test_options_refuse_a_bad_body_shape():
     from realtime.options import LiveOptions
 
     assert LiveOptions(body_shape=(0.0, 0.79, 0.5, 0.5, 0.36, 0.5)).stream.shape[1] == 0.79
+    assert LiveOptions(body_shape=ESTIMATE).stream.shape == ESTIMATE
     for bad in ((0.5,) * 5, (0.5, 0.5, 0.5, 0.5, 0.5, 2.0), "male"):
         with pytest.raises(ValueError, match="body_shape must be 6 numbers in"):
             LiveOptions(body_shape=bad)
+    with pytest.raises(ValueError, match="needs body_model anny"):
+        LiveOptions(body_shape=ESTIMATE, body_model="smpl")
 
 
 def test_cli_shape_reaches_the_options_and_the_stream():
@@ -90,10 +97,10 @@ def test_the_shape_makes_the_full_mesh(tiny_model, people):
     coarse = people[:2]
     male = tiny_model.full_mesh(coarse, torch.tensor([MALE]))
     female = tiny_model.full_mesh(coarse, torch.tensor([FEMALE]))
-    average = tiny_model.full_mesh(coarse, None)
+    default = tiny_model.full_mesh(coarse, None)
     assert male.shape == (2, tiny_model.shaped.coarse_mesh.upsampler.shape[0], 3)
     assert (male - female).norm(dim=-1).mean() > 0.01  # metres: another body on the same coarse vertices
-    assert torch.equal(average, tiny_model.full_mesh(coarse, torch.tensor([AVERAGE_SHAPE])))
+    assert torch.equal(default, tiny_model.full_mesh(coarse, torch.tensor([DEFAULT_SHAPE])))
     both = tiny_model.full_mesh(coarse, tiny_model.batch_shape([MALE, FEMALE], 2))  # one row per body
     assert torch.allclose(both[0], male[0], atol=1e-6) and torch.allclose(both[1], female[1], atol=1e-6)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -124,22 +131,48 @@ def test_the_default_body_keeps_its_shape_along_a_track(tiny_model, people):
     assert float(today.max() - today.min()) > 0.005
 
 
-def test_the_stream_recovers_the_given_body(tiny_model):
+@pytest.fixture(scope="module")
+def standing():
+    """A person standing 3 m ahead: (prior, keypoints, confidence) of one frame."""
     from models.prior import build_prior
-    from models.stream import StreamRecovery, StreamSettings
     from realtime.live import WARMUP_COCO17_M, WARMUP_DEPTH_M
 
     focal, principal = np.float32([500, 500]), np.float32([319.5, 239.5])
     camera = WARMUP_COCO17_M + np.float32([0, 0, WARMUP_DEPTH_M])
     keypoints = camera[:, :2] / camera[:, 2:] * focal + principal
     t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
-    prior = build_prior(t(keypoints), t(np.ones(17)), t(focal), t(principal), t([640, 480]))
+    return build_prior(t(keypoints), t(np.ones(17)), t(focal), t(principal), t([640, 480])), keypoints, np.ones(17, np.float32)
+
+
+def test_the_stream_recovers_the_given_body(tiny_model, standing):
+    from models.stream import StreamRecovery, StreamSettings
+
     frames = {}
-    for name, shape in (("male", MALE), ("female", FEMALE), ("none", None), ("average", AVERAGE_SHAPE)):
+    for name, shape in (("male", MALE), ("female", FEMALE), ("none", None), ("default", DEFAULT_SHAPE)):
         stream = StreamRecovery(tiny_model, StreamSettings(smooth=False, shape=shape))
-        frames[name] = stream(prior, keypoints, np.ones(17, np.float32)).vertices
-    assert np.linalg.norm(frames["male"] - frames["female"], axis=1).mean() > 0.003  # an untrained net's tiny body
-    np.testing.assert_array_equal(frames["none"], frames["average"])
+        frames[name] = stream(*standing)
+    assert np.linalg.norm(frames["male"].vertices - frames["female"].vertices, axis=1).mean() > 0.003  # a tiny body
+    np.testing.assert_array_equal(frames["none"].vertices, frames["default"].vertices)
+    np.testing.assert_allclose(frames["none"].shape, DEFAULT_SHAPE, atol=1e-6)  # what the exports' rig takes
+    np.testing.assert_allclose(frames["male"].shape, MALE, atol=1e-6)
+
+
+def test_the_stream_estimates_the_shape_along_a_track(tiny_model, standing):
+    """--body-shape estimate: the population's shape on a track's first frame, then the pooled
+    estimate (which moves less and less); a cut starts a new shape."""
+    from models.stream import StreamRecovery, StreamSettings
+
+    prior, keypoints, confidence = standing
+    stream = StreamRecovery(tiny_model, StreamSettings(smooth=False, shape=ESTIMATE))
+    population = stream.shape_track.shape.copy()
+    shapes = [stream(prior, keypoints, confidence, t=i / 30).shape for i in range(12)]
+    np.testing.assert_array_equal(shapes[0], population)
+    assert np.abs(shapes[1] - population).max() > 1e-4  # the first frame's body counted
+    steps = np.abs(np.diff(shapes, axis=0)).max(1)
+    assert steps[-1] < steps[1] and steps[-1] < 0.01  # the same body every frame: the estimate settles
+    assert all(0 <= v <= 1 for shape in shapes for v in shape)
+    after_cut = stream(prior, keypoints, confidence, cut=True, t=0.5)
+    np.testing.assert_array_equal(after_cut.shape, population)
 
 
 @pytest.mark.slow

@@ -35,26 +35,40 @@ def test_asset_loads():
     est = load_phenotype_estimator()
     assert est.shape_names == ["gender", "age", "muscle", "weight", "height", "proportions"]
     assert est.weight.shape == (len(est.mean), 6) and torch.isfinite(est.weight).all()
+    assert est.logistic.tolist() == [True, False, False, False, False, False]
 
 
-def test_recovers_gender_and_height_of_known_bodies(lbs):
-    """Adult men and women of every height, in random poses never seen in training (seed 99)."""
-    gen = torch.Generator().manual_seed(99)
-    n = 48
-    shape = torch.rand(n, 6, generator=gen) * 0.6 + 0.2
-    shape[:, 0] = torch.where(torch.arange(n) % 2 == 0, 0.05, 0.95)  # men, women
-    shape[:, 1] = 0.5 + 0.3 * torch.rand(n, generator=gen)  # adults
-    body = posed(lbs, shape, seed=99)
-    est = load_phenotype_estimator()(body.coarse, body.joints)
-    assert est.shape == (n, 6) and (est >= 0).all() and (est <= 1).all()
-    assert (est[:, 0] - shape[:, 0]).abs().mean() < 0.15
-    assert ((est[:, 0] > 0.5) == (shape[:, 0] > 0.5)).float().mean() >= 0.9  # the sex, per frame
-    assert (est[:, 4] - shape[:, 4]).abs().mean() < 0.06
-    # Invariant to where the body is and how it is turned (camera frame input).
+def test_proportions_ignore_where_the_body_is_how_it_is_turned_and_its_scale(lbs):
+    body = posed(lbs, torch.full((4, 6), 0.5), seed=99)
+    est = load_phenotype_estimator()
     rot = roma.rotvec_to_rotmat(torch.tensor([[0.3, 2.0, -0.4]]))
-    moved = load_phenotype_estimator()(body.coarse @ rot.mT + torch.tensor([0.2, -0.1, 3.0]),
-                                       body.joints @ rot.mT + torch.tensor([0.2, -0.1, 3.0]))
-    assert torch.allclose(moved, est, atol=1e-3)
+    move = lambda x: 1.3 * x @ rot.mT + torch.tensor([0.2, -0.1, 3.0])  # noqa: E731
+    assert torch.allclose(est.features(move(body.coarse), move(body.joints)), est.features(body.coarse, body.joints),
+                          atol=1e-5)
+
+
+@pytest.mark.slow
+def test_recovers_the_sex_of_synthetic_people_along_a_track(lbs):
+    """HMDiff's own output on simulated detections of 32 people never seen in training (seed 4242),
+    16 poses each, pooled by a ShapeTrack: the sex of the adults (measured: 0.13 off, 93 % right,
+    after 32 frames of 48 people; guessing the mean: 0.40 off)."""
+    from models.synth.shapes import years_to_anny_age
+    from tools.build_phenotype import recovered_bodies
+
+    frames = 16
+    rec = recovered_bodies(lbs, 32, frames, 4242)
+    track, last = ShapeTrack(load_phenotype_estimator()), []
+    for i in range(len(rec["shape"])):
+        if i % frames == 0:
+            track.reset()
+        shape = track.update(rec["rec_coarse"][i], rec["rec_joints"][i])
+        if i % frames == frames - 1:
+            last.append(shape)
+    truth = rec["shape"][frames - 1::frames].numpy()
+    last = np.stack(last)
+    adult = truth[:, 1] >= years_to_anny_age(np.array(18.0))
+    assert np.abs(last[adult, 0] - truth[adult, 0]).mean() < 0.25
+    assert ((last[adult, 0] > 0.5) == (truth[adult, 0] > 0.5)).mean() >= 0.75
 
 
 def test_shaped_upsample_of_the_average_shape_stays_close_to_today(lbs, coarse_mesh):
@@ -83,16 +97,24 @@ def test_shaped_upsample_is_the_template_at_rest_and_follows_rigid_motion(lbs, c
         assert (up(rest[:1], shape[1:]) - template[:1]).norm(dim=-1).mean() > 0.01
 
 
-def test_shape_track_is_constant_along_a_track_and_resets_at_a_cut():
-    rng = np.random.default_rng(0)
-    first, second = np.full(6, 0.2), np.full(6, 0.8)
-    track = ShapeTrack()
-    pooled = [track.update(first + 0.08 * rng.standard_normal(6)) for _ in range(100)]
+def test_shape_track_settles_along_a_track_and_resets_at_a_cut(lbs):
+    """One person in 64 random poses (vertex noise 1 cm; each pose unlike the last, unlike a video):
+    the track's shape moves less and less; a cut
+    starts again from the population's shape; a frame that is not finite is skipped."""
+    est = load_phenotype_estimator()
+    shape = torch.tensor([[0.1, 0.8, 0.6, 0.4, 0.4, 0.5]]).repeat(64, 1)
+    body = posed(lbs, shape, seed=7)
+    gen = torch.Generator().manual_seed(0)
+    coarse = body.coarse + 0.01 * torch.randn(body.coarse.shape, generator=gen)
+    track = ShapeTrack(est)
+    population = track.shape.copy()
+    np.testing.assert_allclose(population, est(est.mean[None])[0].numpy(), atol=1e-6)
+    pooled = np.stack([track.update(c, j) for c, j in zip(coarse, body.joints)])
     steps = np.abs(np.diff(pooled, axis=0)).max(1)
-    assert steps[50:].max() < 0.01  # per-frame noise 0.08, the pooled shape barely moves
-    assert np.abs(pooled[-1] - first).max() < 0.05
-    assert track.count == 100
+    assert steps[40:].mean() < 0.2 * steps[:8].mean() and steps[40:].max() < 0.05  # measured 0.017 / 0.139, 0.039
+    assert track.count == 64
+    kept = track.update(coarse[0] * np.nan, body.joints[0])
+    np.testing.assert_array_equal(kept, pooled[-1])
+    assert track.count == 64
     track.reset()
-    estimate = second + 0.08 * rng.standard_normal(6)
-    assert np.allclose(track.update(estimate), estimate, atol=1e-6)  # a new person starts afresh
-    assert track.count == 1
+    assert track.count == 0 and np.array_equal(track.shape, population)

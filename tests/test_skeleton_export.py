@@ -25,7 +25,7 @@ FPS = 24.0
 FRAMES = 10
 ABSENT = 6  # a frame without a person
 SHAPE = torch.tensor([[0.35, 0.6, 0.5, 0.45, 0.65, 0.5]])
-BODY_SHAPE = tuple(SHAPE[0].tolist())  # the run's body shape (--body-shape), which the rig takes
+BODY_SHAPE = tuple(SHAPE[0].tolist())  # the run's body shape (its meshes carry it), which the rig takes
 BLENDER_PYTHON = Path(os.environ.get("HMDIFF_BLENDER_PYTHON", "/tmp/bpyenv/bin/python"))
 
 
@@ -48,7 +48,7 @@ def run(anny_body):
     return np.array(meshes), np.array(joints), np.array(heads)
 
 
-def records(run, person=True):
+def records(run, person=True, shape=BODY_SHAPE):
     meshes, joints, _ = run
     image = np.zeros((360, 640, 3), np.uint8)
     for k in range(FRAMES):
@@ -57,7 +57,8 @@ def records(run, person=True):
         if person and k != ABSENT:
             record.landmarks = object()
             record.mesh = MeshResult(meshes[k].astype(np.float32), joints[k].astype(np.float32),
-                                     np.zeros(len(meshes[k]), np.float32), 2, 1, k > 0)
+                                     np.zeros(len(meshes[k]), np.float32), 2, 1, k > 0,
+                                     None if shape is None else np.float32(shape))
         yield record
 
 
@@ -65,7 +66,7 @@ def records(run, person=True):
 def exported(run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("skeleton")
     outputs = Outputs(np.zeros((1, 3), np.int64), run[0].shape[1], FPS, export_bvh=folder / "run.bvh",
-                      export_glb=folder / "run.glb", skinned_glb=True, body_shape=BODY_SHAPE)
+                      export_glb=folder / "run.glb", skinned_glb=True)
     for record in records(run):
         outputs.write(record)
     outputs.close()
@@ -85,22 +86,26 @@ def test_files_written_and_parts_removed(exported):
     assert np.allclose(track.shape, BODY_SHAPE) and np.allclose(stats["shape"], BODY_SHAPE, atol=1e-3)  # kept, not fitted
 
 
-def test_rig_takes_the_given_shape_or_the_average_or_fits_one(run, tmp_path):
-    """The rig at the run's body shape (--gender male here: the viewer's body), at anny's average
-    when none is given (the viewer's default body), and fitted only for a parts folder without one
-    (an older version's)."""
+def test_rig_takes_the_meshes_shape_or_fits_one(run, tmp_path):
+    """The rig at the body shape the meshes carry (the viewer's: given, the default body or the
+    track's estimate), the last frame's when it changes along the run (an estimate settling);
+    fitted only when the meshes carry none (a parts folder of an older version)."""
     meshes, joints, _ = run
     person = np.array([k != ABSENT for k in range(FRAMES)])
     times, index = np.arange(FRAMES) / FPS, np.arange(FRAMES)
-    male = (0.0, 0.5, 0.5, 0.5, 0.5, 0.5)
+    male = (0.0, 0.79, 0.5, 0.5, 0.36, 0.5)
     track, stats = skeleton_export.fit_run(meshes, joints, person, times, index, shape=np.array(male))
     assert np.allclose(track.shape, male) and stats["shape"] == list(male)
     fitted, _ = skeleton_export.fit_run(meshes, joints, person, times, index, shape=None)
     assert np.abs(fitted.shape - SHAPE[0].numpy()).max() < 0.2 and not np.allclose(fitted.shape, male)
     outputs = Outputs(np.zeros((1, 3), np.int64), meshes.shape[1], FPS, export_bvh=tmp_path / "run.bvh")
-    manifest = json.loads((parts_folder(tmp_path / "run.bvh") / "manifest.json").read_text())
+    for k, record in enumerate(records(run)):
+        if record.mesh is not None and k < FRAMES - 2:
+            record.mesh.shape = np.float32(male)  # the last two frames carry BODY_SHAPE
+        outputs.write(record)
     outputs.close()
-    assert manifest["shape"] == [0.5] * 6
+    track, _ = skeleton_export.last_fit()
+    assert np.allclose(track.shape, BODY_SHAPE, atol=1e-6)
 
 
 def test_bvh_reads_back_and_its_kinematics_match_the_fit(exported, run, anny_body):
@@ -241,7 +246,7 @@ def test_smoothing_calms_jittered_rotations(run, tmp_path):
         folder = tmp_path / str(smooth)
         folder.mkdir()
         outputs = Outputs(np.zeros((1, 3), np.int64), run[0].shape[1], FPS, export_bvh=folder / "run.bvh",
-                          smooth_skeleton=smooth, body_shape=BODY_SHAPE)
+                          smooth_skeleton=smooth)
         for record in records(jitter):
             outputs.write(record)
         outputs.close()
@@ -261,8 +266,7 @@ def test_no_person_in_any_frame_writes_nothing(run, tmp_path, caplog):
 
 
 def test_a_killed_run_is_finished_from_its_parts(run, tmp_path):
-    outputs = Outputs(np.zeros((1, 3), np.int64), run[0].shape[1], FPS, export_bvh=tmp_path / "run.bvh",
-                      body_shape=BODY_SHAPE)
+    outputs = Outputs(np.zeros((1, 3), np.int64), run[0].shape[1], FPS, export_bvh=tmp_path / "run.bvh")
     for record in records(run):
         outputs.write(record)
     outputs.writers[0]._parts.flush()  # what a killed run leaves: the parts on disk, no close()

@@ -1,18 +1,20 @@
 """Build ``models/assets/anny_phenotype.npz``, the phenotype estimator of ``models.body.phenotype``.
 
-``python tools/build_phenotype.py [--bodies 2048] [--people 96] [--per-person 16] [--seed 0]``
-(about 3 minutes on one busy CPU thread; anny itself is not needed, only its compact LBS export):
+``python tools/build_phenotype.py [--bodies 2048] [--people 1600] [--per-person 16] [--seed 0]``
+(about 4 minutes on two CPU threads, most of it HMDiff's recovery, kept in ``.cache/phenotype``;
+anny itself is not needed, only its compact LBS export):
 
 1. **Pairs**: ``--bodies`` random bodies (``models.synth.poses.sample_poses``,
    ``models.synth.shapes.sample_shapes``) posed and at zero pose; among coarse-vertex pairs closer
    than 35 cm on the average body at rest, the ``NUM_PAIRS`` with the largest ratio of their
    distance's spread over shapes (zero pose) to its change with the pose (+1 cm).
-2. **Training samples**: those bodies' features three times, each with vertex and joint noise of
-   a random std in [0, 3] cm; plus the recovery's own output (``models.hmdiff``, 2 DDIM steps, one
-   hypothesis, on simulated detections: ``models.synth.corruption``) for ``--people`` people of
-   ``--per-person`` random poses and cameras each, counted three times.
-3. **Ridge regression** on standardised features (``--ridge`` times the sample count on the
-   diagonal), phenotypes clamped to [0, 1] at use.
+2. **Training samples**: the recovery's own output, as a stream runs it (``StreamSettings``: 2
+   DDIM steps, a sample and its mirror image, DAT), on simulated detections
+   (``models.synth.corruption``) of ``--people`` synthetic people in ``--per-person`` random poses
+   and cameras each; each person's proportions averaged over their poses (what a track pools).
+3. **Regression** on standardised features: ridge for the 6 values (``--ridge`` times the sample
+   count on the diagonal), then gender replaced by a logistic regression (``--decay``); the
+   values are clamped to [0, 1] at use.
 """
 from __future__ import annotations
 
@@ -29,14 +31,16 @@ if __package__ in (None, ""):  # run as a script: the repository on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.body.anny_lbs import AnnyLBS, load_anny_lbs  # noqa: E402
-from models.body.phenotype import JOINT_PAIRS, NUM_PAIRS, PHENOTYPE_PATH, body_lengths, save_phenotype_estimator  # noqa: E402
+from models.body_shape import BLEND  # noqa: E402
+from models.stream import StreamSettings  # noqa: E402
+from models.body.phenotype import JOINT_PAIRS, NUM_PAIRS, PHENOTYPE_PATH, body_proportions, save_phenotype_estimator  # noqa: E402
 from models.synth.anatomy import PoseSpace  # noqa: E402
 from models.synth.poses import sample_poses  # noqa: E402
 from models.synth.shapes import SHAPE_NAMES, sample_shapes  # noqa: E402
 
+CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "phenotype"
 PAIR_RADIUS = 0.35  # metres, at rest
 POSE_SLACK = 0.01  # metres added to a pair's pose change in the selection ratio
-MAX_NOISE = 0.03  # metres: training noise std drawn uniformly in [0, MAX_NOISE]
 
 
 def lbs_bodies(lbs: AnnyLBS, n: int, seed: int, batch: int = 256) -> dict[str, torch.Tensor]:
@@ -56,9 +60,10 @@ def lbs_bodies(lbs: AnnyLBS, n: int, seed: int, batch: int = 256) -> dict[str, t
 
 
 def recovered_bodies(lbs: AnnyLBS, people: int, per_person: int, seed: int, model=None,
-                     steps: int = 2) -> dict[str, torch.Tensor]:
+                     settings: StreamSettings = StreamSettings()) -> dict[str, torch.Tensor]:
     """HMDiff's recovery of ``people`` synthetic people (one random shape each) in ``per_person``
-    random poses and cameras each, on simulated detections (as the training stream draws them).
+    random poses and cameras each, on simulated detections (as the training stream draws them),
+    with a stream's ``settings`` (steps, samples, mirroring, DAT; cold, from fresh noise).
 
     Returns the truth (``shape``, ``pose``, ``rot``/``transl``: canonical body -> camera, exact
     ``coarse``/``joints`` in the camera) and the recovery (``rec_coarse``, ``rec_joints``, camera
@@ -94,7 +99,8 @@ def recovered_bodies(lbs: AnnyLBS, people: int, per_person: int, seed: int, mode
         prior = build_prior(noisy.keypoints, noisy.confidence, focal, principal, size, world=world,
                             world_confidence=confidence)
         with torch.no_grad():
-            rec = model.recover(prior, steps=steps, hypotheses=1, generator=gen)
+            rec = model.recover(prior, steps=settings.steps, hypotheses=settings.hypotheses, dat=settings.dat,
+                                mirror=settings.mirror, generator=gen, shape=BLEND)
         parts.append({"shape": shape, "pose": pose, "rot": rot, "transl": transl, "coarse": coarse, "joints": joints,
                       "rec_coarse": rec.coarse, "rec_joints": rec.joints})
     out = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
@@ -128,39 +134,62 @@ def fit_ridge(features: torch.Tensor, targets: torch.Tensor, ridge: float) -> di
             "bias": w[-1].float().numpy()}
 
 
-def training_features(bodies: dict[str, torch.Tensor], recovered: dict[str, torch.Tensor] | None,
-                      pairs: torch.Tensor, seed: int, copies: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
-    joint_pairs = torch.tensor(JOINT_PAIRS)
-    gen = torch.Generator().manual_seed(seed)
-    xs, ys = [], []
-    for _ in range(copies):
-        sigma = MAX_NOISE * torch.rand(len(bodies["shape"]), 1, 1, generator=gen)
-        coarse = bodies["coarse"] + sigma * torch.randn(bodies["coarse"].shape, generator=gen)
-        joints = bodies["joints"] + sigma * torch.randn(bodies["joints"].shape, generator=gen)
-        xs.append(body_lengths(coarse, joints, pairs, joint_pairs))
-        ys.append(bodies["shape"])
-        if recovered is not None:
-            xs.append(body_lengths(recovered["rec_coarse"], recovered["rec_joints"], pairs, joint_pairs))
-            ys.append(recovered["shape"])
-    return torch.cat(xs), torch.cat(ys)
+def fit_logistic(z: torch.Tensor, target: torch.Tensor, decay: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights (F,) and bias of a logistic regression of ``target`` (N,) in [0, 1] on standardised
+    features ``z`` (N, F), with ``decay`` times the squared weights added to the mean cross-entropy."""
+    z, target = z.double(), target.double()
+    w = torch.zeros(z.shape[1], dtype=z.dtype, requires_grad=True)
+    b = torch.zeros(1, dtype=z.dtype, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        opt.zero_grad()
+        value = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, target) + decay * (w ** 2).sum()
+        value.backward()
+        return value
+
+    opt.step(loss)
+    return w.detach(), b.detach()
 
 
-def build(bodies: int = 2048, people: int = 0, per_person: int = 16, seed: int = 0,
-          ridge: float = 0.01) -> dict[str, np.ndarray]:
+def pooled_features(recovered: dict[str, torch.Tensor], pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each person's mean proportions over their frames (people, F) and their shapes (people, 6)."""
+    x = body_proportions(recovered["rec_coarse"], recovered["rec_joints"], pairs, torch.tensor(JOINT_PAIRS))
+    person = recovered["person"]
+    count = torch.bincount(person).double()
+    pooled = torch.zeros(len(count), x.shape[1], dtype=torch.float64).index_add_(0, person, x.double()) / count[:, None]
+    shape = torch.zeros(len(count), 6).index_copy_(0, person, recovered["shape"])
+    return pooled, shape
+
+
+def cached_recovered(lbs: AnnyLBS, people: int, per_person: int, seed: int) -> dict[str, torch.Tensor]:
+    """:func:`recovered_bodies` (the stream's settings), kept in ``.cache/phenotype`` once made."""
+    path = CACHE_DIR / f"recovered_s{seed}_{people}x{per_person}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    out = recovered_bodies(lbs, people, per_person, seed)
+    out = {key: out[key] for key in ("shape", "rec_coarse", "rec_joints", "person")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(out, path)
+    return out
+
+
+def build(bodies: int = 2048, people: int = 1600, per_person: int = 16, seed: int = 0, ridge: float = 0.02,
+          decay: float = 0.01) -> dict[str, np.ndarray]:
     lbs = load_anny_lbs()
     start = time.perf_counter()
-    synthetic = lbs_bodies(lbs, bodies, seed)
-    pairs = select_pairs(synthetic)
+    pairs = select_pairs(lbs_bodies(lbs, bodies, seed))
     print(f"{bodies} LBS bodies and {len(pairs)} pairs: {time.perf_counter() - start:.0f} s", flush=True)
-    recovered = None
-    if people:
-        start = time.perf_counter()
-        recovered = recovered_bodies(lbs, people, per_person, seed + 1)
-        print(f"{people} x {per_person} recovered bodies: {time.perf_counter() - start:.0f} s", flush=True)
-    x, y = training_features(synthetic, recovered, pairs, seed + 2)
+    start = time.perf_counter()
+    x, y = pooled_features(cached_recovered(lbs, people, per_person, seed + 1), pairs)
+    print(f"{people} x {per_person} recovered bodies: {time.perf_counter() - start:.0f} s", flush=True)
     arrays = fit_ridge(x, y, ridge)
+    z = (x - torch.as_tensor(arrays["mean"]).double()) / torch.as_tensor(arrays["scale"]).double()
+    w, b = fit_logistic(z, y[:, 0], decay)  # gender: mostly near either end, a logistic fits it better
+    arrays["weight"][:, 0], arrays["bias"][0] = w.float().numpy(), float(b)
     arrays |= {"pairs": pairs.numpy().astype(np.int16), "joint_pairs": np.array(JOINT_PAIRS, np.int8),
-               "shape_names": np.array(SHAPE_NAMES), "ridge": np.array(ridge),
+               "logistic": np.array([True, False, False, False, False, False]),
+               "shape_names": np.array(SHAPE_NAMES), "ridge": np.array(ridge), "decay": np.array(decay),
                "trained_on": np.array([bodies, people, per_person, seed])}
     return arrays
 
@@ -168,15 +197,15 @@ def build(bodies: int = 2048, people: int = 0, per_person: int = 16, seed: int =
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bodies", type=int, default=2048, help="random LBS bodies (pair selection and training)")
-    parser.add_argument("--people", type=int, default=0,
-                        help="synthetic people also run through HMDiff and fitted on (0: none; 96 x 16 measured: "
-                             "no gain on recovered bodies, height on exact bodies 0.02 -> 0.09 off)")
-    parser.add_argument("--per-person", type=int, default=16)
+    parser.add_argument("--people", type=int, default=1600, help="synthetic people run through HMDiff and fitted on")
+    parser.add_argument("--per-person", type=int, default=16, help="poses per person, pooled")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ridge", type=float, default=0.01)
+    parser.add_argument("--ridge", type=float, default=0.02)
+    parser.add_argument("--decay", type=float, default=0.01, help="the gender logistic's weight decay")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    arrays = build(args.bodies, args.people, args.per_person, args.seed, args.ridge)
+    torch.set_num_threads(args.threads)
+    arrays = build(args.bodies, args.people, args.per_person, args.seed, args.ridge, args.decay)
     path = save_phenotype_estimator(arrays, PHENOTYPE_PATH)
     print(f"{path}: {path.stat().st_size / 1e3:.1f} kB, {len(arrays['pairs'])} pairs + {len(JOINT_PAIRS)} segments")
 

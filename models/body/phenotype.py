@@ -1,21 +1,20 @@
-"""anny's 6 phenotypes (gender, age, muscle, weight, height, proportions) from a recovered body, and
-their pooling along a track.
+"""anny's 6 phenotypes (gender, age, muscle, weight, height, proportions) of the person a track
+follows, read off the bodies the network recovers.
 
-:class:`PhenotypeEstimator`: pose-invariant lengths of a posed body (camera frame or any other,
-metres) -> ridge regression -> the 6 values in [0, 1] (``model.shape_names`` order). The lengths:
-16 COCO-17 segment lengths (shoulder and hip widths, arms, legs, torso sides, face) and the
-distances between :data:`NUM_PAIRS` pairs of coarse vertices, chosen among pairs closer than
-35 cm at rest for the largest ratio of their spread over shapes to their change with the pose
-(``tools/build_phenotype.py``). Fitted on 2,048 random posed and shaped anny bodies (the compact
-LBS export, with vertex and joint noise of 0 to 3 cm), stored in ``models/assets/anny_phenotype.npz``
-(``--people`` also fits on HMDiff's own output for synthetic people of known shape: measured no
-better on recovered bodies and worse on exact ones, so not shipped).
+- :func:`body_proportions`: one recovered body's pose-invariant proportions: 16 COCO-17 segment
+  lengths (shoulder and hip widths, arms, legs, torso sides, face) and the distances between
+  :data:`NUM_PAIRS` pairs of coarse vertices (chosen among pairs closer than 35 cm at rest for
+  the largest ratio of their spread over shapes to their change with the pose), all divided by
+  the 12 limb and torso segments' total: scale-free, so the camera's unknown scale cannot tell.
+- :class:`PhenotypeEstimator`: a track's mean proportions -> the 6 values in [0, 1]: ridge
+  regression, gender through a logistic (anny: 0 male, 1 female).
+- :class:`ShapeTrack`: one person's shape along a track, from the running mean of the frames'
+  proportions, so that the person keeps one shape; ``reset()`` at a cut.
 
-What it can and cannot see (``bench/shape.py``): from exact coarse vertices gender comes within a
-few hundredths; the recovery's coarse vertices, predicted from keypoints alone, carry little of
-the build (the network predicts what the keypoints imply), so on them the estimate is little
-better than the population mean except for height. :class:`ShapeTrack` pools the per-frame
-estimates so that one person keeps one shape.
+Fitted (``tools/build_phenotype.py``) on the network's own output, as a stream runs it, for
+synthetic people of known shape on simulated detections, each pooled over 16 poses: a single
+frame's proportions are too noisy to tell much (``bench/shape.py`` gives the error against the
+number of frames pooled). Stored in ``models/assets/anny_phenotype.npz``.
 """
 from __future__ import annotations
 
@@ -29,6 +28,7 @@ from models.skeletons import COCO17
 
 PHENOTYPE_PATH = ASSETS_DIR / "anny_phenotype.npz"
 NUM_PAIRS = 800
+SCALE_SEGMENTS = 12  # the first 12 segments below (limbs, widths, torso sides) give the body's scale
 # COCO-17 segments whose lengths the estimator reads (pose-invariant up to the joints' own slack),
 # by name (``models.skeletons.COCO17``); the stored asset keeps their indices.
 JOINT_PAIR_NAMES = (
@@ -44,16 +44,19 @@ JOINT_PAIR_NAMES = (
 JOINT_PAIRS = tuple((COCO17.index(a), COCO17.index(b)) for a, b in JOINT_PAIR_NAMES)
 
 
-def body_lengths(coarse: torch.Tensor, joints: torch.Tensor, pairs: torch.Tensor,
-                 joint_pairs: torch.Tensor) -> torch.Tensor:
-    """The estimator's features (B, Q + P): COCO-17 segment lengths, then coarse-vertex pair distances."""
+def body_proportions(coarse: torch.Tensor, joints: torch.Tensor, pairs: torch.Tensor,
+                     joint_pairs: torch.Tensor) -> torch.Tensor:
+    """Proportions (B, Q + P) of bodies (coarse (B, Vc, 3), COCO-17 joints (B, 17, 3), any frame and
+    scale): segment lengths, then coarse-vertex pair distances, over the first 12 segments' total."""
     segments = (joints[:, joint_pairs[:, 0]] - joints[:, joint_pairs[:, 1]]).norm(dim=-1)
     spans = (coarse[:, pairs[:, 0]] - coarse[:, pairs[:, 1]]).norm(dim=-1)
-    return torch.cat([segments, spans], 1)
+    scale = segments[:, :SCALE_SEGMENTS].sum(1, keepdim=True).clamp_min(1e-6)
+    return torch.cat([segments, spans], 1) / scale
 
 
 class PhenotypeEstimator(torch.nn.Module):
-    """``(coarse (B, Vc, 3), joints (B, 17, 3)) -> (B, 6)`` phenotypes in [0, 1] (see the module docstring)."""
+    """``features (B, F) -> (B, 6)`` phenotypes in [0, 1] (``shape_names`` order); :meth:`features`
+    gives one body's (see the module docstring)."""
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         super().__init__()
@@ -64,15 +67,20 @@ class PhenotypeEstimator(torch.nn.Module):
         self.register_buffer("scale", t("scale"), persistent=False)
         self.register_buffer("weight", t("weight"), persistent=False)  # (F, 6)
         self.register_buffer("bias", t("bias"), persistent=False)  # (6,)
+        self.register_buffer("logistic", t("logistic", torch.bool), persistent=False)  # (6,) through a sigmoid
         self.shape_names = [str(name) for name in arrays["shape_names"]]
 
     def features(self, coarse: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
-        return body_lengths(coarse, joints, self.pairs, self.joint_pairs)
+        return body_proportions(coarse.float(), joints.float(), self.pairs, self.joint_pairs)
 
     @torch.no_grad()
-    def forward(self, coarse: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
-        z = (self.features(coarse.float(), joints.float()) - self.mean) / self.scale
-        return (z @ self.weight + self.bias).clamp(0.0, 1.0)
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        y = ((features.float() - self.mean) / self.scale) @ self.weight + self.bias
+        return torch.where(self.logistic, torch.sigmoid(y), y).clamp(0.0, 1.0)
+
+    def estimate(self, coarse: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
+        """Each body's phenotypes (B, 6) on its own (one frame: noisy; see :class:`ShapeTrack`)."""
+        return self(self.features(coarse, joints))
 
 
 def save_phenotype_estimator(arrays: dict[str, np.ndarray], path: Path = PHENOTYPE_PATH) -> Path:
@@ -92,36 +100,34 @@ def load_phenotype_estimator(path: Path | None = None, device: str | torch.devic
 
 
 class ShapeTrack:
-    """One person's shape along a track: the running mean of the per-frame estimates.
+    """One person's shape along a track: ``update(coarse, joints)`` folds one frame's recovered body
+    in and returns the track's shape (6,).
 
-    ``update(estimate)`` folds one frame's (6,) estimate in with weight ``1 / min(n, horizon)``
-    (an exact mean over the first ``horizon`` frames, then an exponential mean of that horizon), so
-    the pooled shape converges and moves by at most ``|estimate - shape| / n`` per frame. An
-    estimate farther than ``outlier`` from the pooled shape in any value (a bad frame) counts
-    with a tenth of the weight once ``warmup`` frames are in. ``reset()`` at a cut or when the
-    person is lost: the next frame starts a new shape.
+    The frames' proportions are averaged (exactly over the first ``horizon`` frames, then an
+    exponential mean of that horizon) and, while few frames are in, drawn toward the population's
+    mean as if ``prior_frames`` average frames had been seen: the shape starts at the population's
+    (an adult of neither sex) and settles on the person's as the track goes on. A frame whose proportions are not finite is
+    skipped. ``reset()`` at a cut or when the person is lost: the next frame starts a new shape.
     """
 
-    def __init__(self, horizon: int = 300, outlier: float = 0.35, warmup: int = 10) -> None:
-        self.horizon, self.outlier, self.warmup = horizon, outlier, warmup
+    def __init__(self, estimator: PhenotypeEstimator, horizon: int = 300, prior_frames: float = 4.0) -> None:
+        self.estimator, self.horizon, self.prior_frames = estimator, horizon, prior_frames
         self.reset()
 
     def reset(self) -> None:
+        """A new track: no frame in, the shape is the population's (what the mean proportions give)."""
         self.count = 0
-        self.shape: np.ndarray | None = None
+        self._mean: torch.Tensor | None = None
+        self.shape: np.ndarray = self.estimator(self.estimator.mean[None])[0].numpy().astype(np.float32)
 
-    def update(self, estimate: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Fold in one frame's estimate (6,) (or (1, 6)); returns the pooled shape (6,) float32."""
-        x = np.asarray(estimate.detach().cpu() if isinstance(estimate, torch.Tensor) else estimate,
-                       dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(x)):
-            return self.shape.astype(np.float32) if self.shape is not None else x.astype(np.float32)
-        self.count += 1
-        if self.shape is None:
-            self.shape = x
-        else:
-            rate = 1.0 / min(self.count, self.horizon)
-            if self.count > self.warmup and np.abs(x - self.shape).max() > self.outlier:
-                rate *= 0.1
-            self.shape = self.shape + rate * (x - self.shape)
-        return self.shape.astype(np.float32)
+    def update(self, coarse: torch.Tensor, joints: torch.Tensor) -> np.ndarray:
+        """Fold in one frame's body (coarse (Vc, 3) or (1, Vc, 3), joints (17, 3) or (1, 17, 3)); the
+        track's shape (6,) float32."""
+        x = self.estimator.features(coarse.reshape(1, -1, 3), joints.reshape(1, -1, 3))[0].double().cpu()
+        if bool(torch.isfinite(x).all()):
+            self.count += 1
+            self._mean = x if self._mean is None else self._mean + (x - self._mean) / min(self.count, self.horizon)
+            n = min(self.count, self.horizon)
+            pooled = (n * self._mean + self.prior_frames * self.estimator.mean.double().cpu()) / (n + self.prior_frames)
+            self.shape = self.estimator(pooled[None])[0].numpy().astype(np.float32)
+        return self.shape

@@ -28,7 +28,8 @@ local motion of the recovered coarse mesh:
 
 Where it runs: ``HMDiff`` (``models/hmdiff/model.py``) builds every full mesh with it, at the
 shape the caller gives (``recover(shape=...)``; the live product's ``--gender`` / ``--body-shape``,
-``LiveOptions.body_shape``) or at anny's average (0.5 each): one body along a whole track.
+``LiveOptions.body_shape``) or at the default body (``models.body_shape.DEFAULT_SHAPE``): one
+body along a whole track.
 
 Cost: one sparse product (the upsampler on 12 columns per body), 26 3x3 SVDs and small dense
 products; the template (cached per shape) is one LBS forward of the coarse mesh

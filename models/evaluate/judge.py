@@ -9,7 +9,7 @@ import torch
 
 from models.body.joints import regressor
 from models.hmdiff import DATConfig, HMDiff
-from models.hmdiff.model import BLEND
+from models.body_shape import BLEND
 from models.metrics import mpjpe, mpve, pa_mpjpe
 
 ABLATION_HYPOTHESES = 8
@@ -17,7 +17,7 @@ ABLATION_HYPOTHESES = 8
 # photo_mirror; models cannot import realtime, a test checks that the two agree).
 PHOTO_STEPS, PHOTO_HYPOTHESES, PHOTO_MIRROR = 2, 8, True
 # The full mesh the figures' joints are regressed from: the recovered coarse vertices' own local blend,
-# as before the shaped body (the product shows anny's average or the user's shape posed like them:
+# as before the shaped body (the product shows the default body or the user's shape posed like them:
 # HMDiff.full_mesh; measured with it, --lift limb-12 59.6 -> 59.9 mm, the 4 real frames 74.0 -> 74.6).
 EVALUATION_SHAPE = BLEND
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from models.body.mirror import REFLECT_X, mirror_points, vertex_twins
+from models.body_shape import BLEND, DEFAULT_SHAPE
 from models.skeletons import COCO17_TWINS
 from models.hmdiff.dat import AlignmentGradient, DATConfig, fit_translation
 from models.hmdiff.denoiser import Denoiser, DenoiserConfig
@@ -19,10 +20,6 @@ from models.prior import Prior
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "hmdiff_anny.pt"
 CHECKPOINT_FORMAT = 1
-# ``recover(shape=BLEND)``: the full mesh as before the shaped body, a fixed local blend of the recovered
-# coarse vertices (``CoarseMesh.upsample``: their own, per-frame shape). The evaluation's joints are
-# regressed from it (the shaped average body moved them by +0.3 mm on --lift, +0.6 mm on the 4 real frames).
-BLEND = "blend"
 
 
 class CheckpointError(RuntimeError):
@@ -54,7 +51,7 @@ class HMDiffConfig:
 class Recovery:
     """One frame's result (batched), in the camera frame, metres."""
 
-    vertices: torch.Tensor  # (B, V, 3) full mesh (the given or average shape, posed: HMDiff.full_mesh), mean over hypotheses
+    vertices: torch.Tensor  # (B, V, 3) full mesh (the given or default shape, posed: HMDiff.full_mesh), mean over hypotheses
     joints: torch.Tensor  # (B, 17, 3) COCO-17
     coarse: torch.Tensor  # (B, Vc, 3)
     spread: torch.Tensor  # (B, V) per-vertex std over hypotheses (zeros for one)
@@ -79,7 +76,7 @@ class HMDiff(nn.Module):
         self.coarse_mesh = load_coarse_mesh(config.body_model, config.layout.num_coarse)
         from models.body.shaped import ShapedUpsampler
 
-        # The full mesh: anny's rest body of a given shape (default: the average, 0.5 each) moved by
+        # The full mesh: anny's rest body of a given shape (default: DEFAULT_SHAPE, a median adult) moved by
         # the recovered coarse vertices' per-bone motions (models/body/shaped.py): one steady body
         # along a track instead of the coarse vertices' own, frame-varying, local blend.
         self.shaped = ShapedUpsampler(self.coarse_mesh)
@@ -125,9 +122,10 @@ class HMDiff(nn.Module):
         back before all are averaged, which cancels the network's left/right biases; ``h0`` is then
         the mean of the unmirrored half.
         ``shape``: the body's anny phenotypes (gender, age, muscle, weight, height, proportions; 0
-        male, 1 female), one (6,) for every body or one row per body (B, 6); None: anny's average
-        shape (0.5 each). The full mesh is that body posed like the recovered coarse vertices
-        (:meth:`full_mesh`); :data:`BLEND`: the coarse vertices' own local blend (the evaluation's).
+        male, 1 female), one (6,) for every body or one row per body (B, 6); None: the default body
+        (``models.body_shape.DEFAULT_SHAPE``, a median adult of neither sex). The full mesh is that
+        body posed like the recovered coarse vertices (:meth:`full_mesh`); ``BLEND``: the coarse
+        vertices' own local blend (the evaluation's).
         """
         if mirror and (warm_start is not None or hypotheses < 2 or hypotheses % 2):
             raise ValueError(f"mirroring needs an even number of hypotheses and no warm start (got {hypotheses})")
@@ -174,12 +172,12 @@ class HMDiff(nn.Module):
 
     def full_mesh(self, coarse: torch.Tensor, shape: torch.Tensor | str | None = None, hypotheses: int = 1) -> torch.Tensor:
         """Full vertices (B·M, V, 3) of coarse vertices (B·M, Vc, 3): the body of ``shape`` ((1, 6) or
-        (B, 6) rows, :meth:`batch_shape`; None: the average, 0.5 each) posed like them; :data:`BLEND`:
+        (B, 6) rows, :meth:`batch_shape`; None: the default body, ``DEFAULT_SHAPE``) posed like them; :data:`BLEND`:
         their own local blend (``CoarseMesh.upsample``)."""
         if isinstance(shape, str) and shape == BLEND:
             return self.coarse_mesh.upsample(coarse)
         if shape is None:
-            shape = coarse.new_full((1, 6), 0.5)
+            shape = coarse.new_tensor([DEFAULT_SHAPE])
         shape = shape.to(coarse.device)
         if shape.shape[0] > 1:
             shape = shape.repeat_interleave(hypotheses, 0)
@@ -218,9 +216,13 @@ class HMDiff(nn.Module):
         full = torch.cat([each[:b], mirror_points(each[b:], self._twins)], dim=1)
         vertices = full.mean(1)
         reflect = REFLECT_X.to(both.transl)
+        # The coarse vertices as recovered, whatever body the full mesh shows: the mirrored half's, put
+        # back through the local blend (the coarse set has few mirror twins of its own).
+        coarse = (both.coarse[:b] + mirror_points(self.coarse_mesh.upsample(both.coarse[b:]), self._twins)
+                  [:, self.coarse_mesh.indices]) / 2
         return Recovery(
             vertices=vertices, joints=(both.joints[:b] + mirror_points(both.joints[b:], COCO17_TWINS)) / 2,
-            coarse=vertices[:, self.coarse_mesh.indices], spread=hypothesis_spread(full),
+            coarse=coarse, spread=hypothesis_spread(full),
             transl=(both.transl[:b] + both.transl[b:] * reflect) / 2, h0=both.h0[:b],
             hypotheses_vertices=full, steps_used=both.steps_used, dat_steps=both.dat_steps,
         )

@@ -481,7 +481,6 @@ class Outputs:
         export_bvh: Path | None = None,
         skinned_glb: bool = False,
         smooth_skeleton: bool = False,
-        body_shape: tuple[float, ...] | None = None,  # the skeleton exports' rig (None: the average body)
     ) -> None:
         self.writers: list = []
         self.frames = self.with_person = self.with_mesh = 0
@@ -498,8 +497,7 @@ class Outputs:
             if export_bvh or (export_glb and skinned_glb):  # anny's rig fitted to the meshes
                 from realtime.skeleton_export import skeleton_writers
 
-                self.writers += skeleton_writers(fps, export_bvh, export_glb if skinned_glb else None, smooth_skeleton,
-                                                 body_shape)
+                self.writers += skeleton_writers(fps, export_bvh, export_glb if skinned_glb else None, smooth_skeleton)
         except BaseException:
             self.close()  # no frame yet: removes the .parts folders made so far, touches no output
             raise
