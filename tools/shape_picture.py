@@ -1,10 +1,12 @@
-"""A side-by-side picture of two runs' meshes on one video frame (``docs/shape_taiji.png``):
+"""A side-by-side picture of runs' meshes on one video frame (``docs/shape_taiji.png``):
 
-    python run_live.py --video ../shared/data/videos/taiji.mp4 --no-display --every-frame --max-frames 120 \
+    python run_live.py --video ../shared/data/videos/taiji.mp4 --no-display --every-frame --max-frames 240 \
         --export out/taiji_default.npz
     python run_live.py ... --export out/taiji_male.npz --gender male
+    python run_live.py ... --export out/taiji_estimate.npz --body-shape estimate
     python tools/shape_picture.py ../shared/data/videos/taiji.mp4 out/taiji_default.npz out/taiji_male.npz \
-        --labels "default body" "--gender male" --frame 60 --out docs/shape_taiji.png
+        out/taiji_estimate.npz --labels "default body" "--gender male" "--body-shape estimate" --frame 200 \
+        --out docs/shape_taiji.png
 
 Each row: the video frame around the person, the mesh seen from the camera and from its side.
 Drawn on the CPU without a GPU or display (painter's algorithm, Lambert shading): faint seams
