@@ -156,12 +156,14 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     if args.camera is not None and args.camera < 0:
         parser.error(f"--camera must be 0 or more, got {args.camera}")
     check_values(parser, args)
-    from models.body_shape import BodyShapeError, parse_body_shape
+    from models.body_shape import ESTIMATE, BodyShapeError, parse_body_shape
 
     try:
-        parse_body_shape(args.body_shape, args.gender)  # live_options reads the 6 phenotypes (None: estimated)
+        shape = parse_body_shape(args.body_shape, args.gender)  # live_options reads it again
     except BodyShapeError as err:
         parser.error(str(err))
+    if shape == ESTIMATE and args.body_model != "anny":
+        parser.error("--body-shape estimate reads anny's phenotypes: it needs --body-model anny")
     if args.device == "auto":
         import torch
 

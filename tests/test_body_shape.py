@@ -58,6 +58,7 @@ def test_parse_body_shape():
     (["--body-shape", "gender=2"], "--body-shape: gender must be in [0, 1], got 2"),
     (["--body-shape", "sex=1"], "--body-shape: unknown name 'sex'"),
     (["--gender", "man"], "invalid choice: 'man'"),
+    (["--body-shape", "estimate", "--body-model", "smpl"], "--body-shape estimate reads anny's phenotypes"),
 ])
 def test_cli_refuses_a_bad_body_shape_in_one_line(args, text, capsys):
     from realtime import app
