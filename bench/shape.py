@@ -1,7 +1,8 @@
 """The body's shape: the full mesh of the default body, of the shape estimated along a track and of
 the true shape, against v20's blend of the coarse vertices; the estimate on real motion.
 
-``python -m bench.shape [--people 16] [--frames 32] [--recovered-people 48] [--h36m-per-subject 8]``
+``python -m bench.shape [--people 16] [--frames 32] [--recovered-people 48] [--motion-people 30]
+[--h36m-per-subject 8] [--estimator FILE]``
 
 Synthetic people of known anny shape (``models.synth.shapes.sample_shapes``), each in ``--frames``
 random poses (``models.synth.poses.sample_poses``) read as one track (the shape pooled by
@@ -22,9 +23,16 @@ adults aged 18 or more), the gender error against the frames pooled, and the sha
 frame-to-frame change (max over the 6 values) against the single frame's estimate's. Then the
 cost per frame (batch 1, one thread, median ms).
 
+**Synthetic motion**: ``--motion-people`` people, each moving through 3 windows of 100
+consecutive frames of test-split mocap clips, as a video shows a person (poses that follow one
+motion, not independent ones): the estimate pooled per clip, its error and how much one person's
+estimates spread over their clips against how much the people's means spread.
+
 **Real motion**: Human3.6M sequences (``--h36m``, exact 2D through the evaluation's COCO
 definition map) through the shipped stream with ``--body-shape estimate``: the gender at each
-sequence's end per actor, against the actors' sexes (the dataset's public subject list).
+sequence's end per actor, against the actors' sexes (the dataset's public subject list), and
+the same spread within an actor against between actors (which needs no labels). ``--estimator
+FILE`` measures another estimator (``tools/build_phenotype.py --out FILE``).
 """
 from __future__ import annotations
 
@@ -45,7 +53,7 @@ from models.body.shaped import ShapedUpsampler
 from models.metrics import mpve, procrustes_align
 from models.synth.anatomy import PoseSpace
 from models.synth.poses import sample_poses
-from models.synth.shapes import sample_shapes, years_to_anny_age
+from models.synth.shapes import SHAPE_NAMES, sample_shapes, years_to_anny_age
 from tools.build_phenotype import recovered_bodies
 
 
@@ -109,11 +117,34 @@ def section(name: str, full_gt, coarse, joints, shape, frames, estimator, upsamp
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # the team's shared data, beside the repository
+def motion_section(estimator, lbs, people: int, seed: int, clips: int = 3, frames: int = 100) -> list[str]:
+    """Synthetic people each moving through ``clips`` windows of ``frames`` consecutive frames of
+    mocap clips of the test split (``tools.build_phenotype.recovered_clips``), as a video shows
+    them: the estimate pooled over each clip; its error and its spread within a person."""
+    from tools.build_phenotype import recovered_clips
+
+    shapes = torch.as_tensor(sample_shapes(people, np.random.default_rng(seed)))
+    estimates = []
+    for k in range(clips):
+        rec = recovered_clips(lbs, people, frames, 1, seed + 1 + k, "test", shapes=shapes)
+        x = estimator.features(rec["rec_coarse"], rec["rec_joints"]).view(people, frames, -1).double().mean(1)
+        estimates.append(estimator(x.float()).numpy())
+    est, truth = np.stack(estimates, 1), shapes.numpy()  # (people, clips, 6), (people, 6)
+    adult = truth[:, 1] >= years_to_anny_age(np.array(18.0))
+    err = np.abs(est - truth[:, None])
+    right = ((est[adult, :, 0] > 0.5) == (truth[adult, None, 0] > 0.5)).mean()
+    return [f"HMDiff's recovery of synthetic people in mocap motion ({people} people x {clips} test-split clips of "
+            f"{frames} frames, pooled per clip): gender error (adults) {err[adult, :, 0].mean():.3f}, the sex right "
+            f"{right:.0%}, height error {err[:, :, 4].mean():.3f}; spread of one person's estimates over clips / of "
+            f"the people's means: gender {est[:, :, 0].std(1).mean():.3f} / {est[:, :, 0].mean(1).std():.3f}, "
+            f"height {est[:, :, 4].std(1).mean():.3f} / {est[:, :, 4].mean(1).std():.3f}"]
+
+
 # Human3.6M's actors by sex (the dataset's public subject list; our shared copy carries no labels).
 H36M_SEX = {"S1": "female", "S5": "female", "S6": "male", "S7": "female", "S8": "male"}
 
 
-def h36m_section(model, body, path: Path, per_subject: int) -> list[str]:
+def h36m_section(model, body, path: Path, per_subject: int, estimator_path: Path | None = None) -> list[str]:
     """Real motion: each Human3.6M sequence (exact 2D, 200 frames) through the shipped stream with
     the shape estimated; the track's gender at its end, per subject (S8 is the report split)."""
     from models.body.joints import fit_definition_map
@@ -121,15 +152,19 @@ def h36m_section(model, body, path: Path, per_subject: int) -> list[str]:
     from models.stream import StreamRecovery, StreamSettings
 
     definition_map = fit_definition_map(body)
+    per_actor = []
     lines = [f"Human3.6M sequences through the stream (exact 2D, {per_subject} per subject): the track's "
              "estimate at the last frame (anny: gender 0 male, 1 female)"]
     for subject, sex in H36M_SEX.items():
-        genders, heights, changes = [], [], []
+        genders, heights, changes, estimates = [], [], [], []
         for sequence in load_sequences(path, (subject,), per_subject):
             prior, keypoints, confidence = sequence_inputs(sequence, definition_map, None, np.random.default_rng(0))
             stream = StreamRecovery(model, StreamSettings(shape=ESTIMATE))
+            if estimator_path is not None:
+                stream.shape_track = ShapeTrack(load_phenotype_estimator(estimator_path))
             shapes = np.stack([stream(prior.index(i), keypoints[i], confidence[i], t=i / sequence["fps"]).shape
                                for i in range(len(keypoints))])
+            estimates.append(shapes[-1])
             genders.append(float(shapes[-1, 0]))
             heights.append(float(shapes[-1, 4]))
             changes.append(float(np.abs(np.diff(shapes[len(shapes) // 2:], axis=0)).max(1).mean()))
@@ -137,6 +172,11 @@ def h36m_section(model, body, path: Path, per_subject: int) -> list[str]:
         lines.append(f"  {subject} ({sex:6s}): gender {np.mean(genders):.2f} (min {min(genders):.2f}, max "
                      f"{max(genders):.2f}), the sex right in {right:.0%} of {len(genders)}; height {np.mean(heights):.2f}; "
                      f"frame-to-frame change in the second half {np.mean(changes):.4f}")
+        per_actor.append(np.stack(estimates))
+    within = np.mean([e.std(0) for e in per_actor], 0)
+    between = np.std([e.mean(0) for e in per_actor], 0)
+    lines.append("  spread of one actor's estimates over sequences / of the actors' means: " + ", ".join(
+        f"{name} {w:.3f} / {b:.3f}" for name, w, b in zip(SHAPE_NAMES, within, between)))
     return lines
 
 
@@ -159,11 +199,14 @@ def main() -> None:
     parser.add_argument("--h36m", type=Path, default=SHARED / "data" / "real" / "h36m_lift_seq",
                         help="Human3.6M tracking set for the real-motion section")
     parser.add_argument("--h36m-per-subject", type=int, default=8, help="sequences per subject (0: skip)")
+    parser.add_argument("--motion-people", type=int, default=30,
+                        help="people in the synthetic-motion section (3 clips each; 0: skip)")
+    parser.add_argument("--estimator", type=Path, help="another phenotype estimator file (default: the shipped one)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.set_grad_enabled(False)
     body, lbs = load_body_model("anny"), load_anny_lbs()
-    coarse_mesh, estimator = load_coarse_mesh("anny", 256), load_phenotype_estimator()
+    coarse_mesh, estimator = load_coarse_mesh("anny", 256), load_phenotype_estimator(args.estimator)
     upsampler = ShapedUpsampler(coarse_mesh, lbs)
     h36m, coco = regressor(body, "h36m17"), regressor(body, "coco17")
     common = dict(estimator=estimator, upsampler=upsampler, coarse_mesh=coarse_mesh, h36m=h36m)
@@ -204,10 +247,12 @@ def main() -> None:
         lines += section("HMDiff's recovery (simulated detections)", gt, rec["rec_coarse"], rec["rec_joints"],
                          rec["shape"], args.frames, **common)
 
+    if args.motion_people:
+        lines += motion_section(estimator, lbs, args.motion_people, args.seed + 7)
     if args.h36m_per_subject:
         from models.hmdiff import load_hmdiff
 
-        lines += h36m_section(load_hmdiff().eval(), body, args.h36m, args.h36m_per_subject)
+        lines += h36m_section(load_hmdiff().eval(), body, args.h36m, args.h36m_per_subject, args.estimator)
     print("\n".join(lines))
 
 

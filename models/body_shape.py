@@ -13,10 +13,11 @@ fits 38 mm off (25 mm at 0.36, 120 frames of taiji.mp4). The shape goes to
 exports' fit (``models.body.pose_fit``), the same on every frame.
 
 ``--body-shape estimate`` (:data:`ESTIMATE`) takes the shape from the recovered bodies instead,
-pooled along each track (``models.body.phenotype.ShapeTrack``). On synthetic people it gets the
-sex right 93 % of the time after 32 frames; on real motion (Human3.6M) it is at chance and varies
-more between two sequences of one actor than between actors (``bench/shape.py``): the keypoints
-the network sees do not carry a real person's build, so it is not the default.
+pooled along each track (``models.body.phenotype.ShapeTrack``). It gets the sex of synthetic
+people in 32 random poses right 93 % of the time, but of synthetic people moving as in a video
+61 %, and on real motion (Human3.6M) it is at chance and varies more between two sequences of one
+actor than between actors (``bench/shape.py``, BENCHMARKS.md): the keypoints the network sees do
+not carry a real person's build, so it is not the default.
 """
 from __future__ import annotations
 

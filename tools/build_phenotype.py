@@ -108,6 +108,53 @@ def recovered_bodies(lbs: AnnyLBS, people: int, per_person: int, seed: int, mode
     return out
 
 
+def recovered_clips(lbs: AnnyLBS, clips: int, frames: int, stride: int, seed: int, split: str = "train",
+                    model=None, settings: StreamSettings = StreamSettings(),
+                    shapes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """HMDiff's recovery of ``clips`` synthetic people (one random shape each), each moving through
+    a window of a real mocap clip of ``split`` (``models.synth.mocap.sample_mocap_sequence`` at
+    25 fps, every ``stride``-th of ``frames * stride`` frames kept) before one static camera, on
+    simulated detections, with a stream's ``settings``: what a track pools, where a person's poses
+    follow one motion (random poses, :func:`recovered_bodies`, are each unlike the last). Returns
+    ``shape``, ``rec_coarse``, ``rec_joints`` and ``person`` (the clip, N,), as
+    :func:`recovered_bodies`. ``shapes`` (clips, 6): the people's shapes (default: drawn)."""
+    from models.camera import project
+    from models.hmdiff import load_hmdiff
+    from models.prior import build_prior
+    from models.synth.camera import sample_sequence_camera
+    from models.synth.corruption import corrupt, simulate_world
+    from models.synth.mocap import sample_mocap_sequence
+
+    model = model or load_hmdiff()
+    model.eval()
+    rng = np.random.default_rng(seed)
+    shapes = torch.as_tensor(sample_shapes(clips, rng)) if shapes is None else shapes
+    parts = []
+    for clip in range(clips):
+        motion = sample_mocap_sequence(frames * stride, 25.0, rng, split)
+        keep = slice(0, frames * stride, stride)
+        shape = shapes[clip:clip + 1].repeat(frames, 1)
+        with torch.no_grad():
+            body = lbs(motion.pose[keep].float(), shape)
+        cams = sample_sequence_camera(body.coarse, motion.global_orient[keep], motion.transl[keep], rng)
+        rot = roma.rotvec_to_rotmat(torch.as_tensor(cams.global_orient[0]))
+        transl = torch.as_tensor(cams.transl[0])
+        joints = body.joints @ rot.transpose(1, 2) + transl[:, None]
+        t = lambda a: torch.as_tensor(np.repeat(np.asarray(a, np.float32), frames, 0))  # noqa: E731
+        focal, principal, size = t(cams.focal), t(cams.principal), t(cams.image_size)
+        gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        noisy = corrupt(project(joints, focal, principal), joints, focal, size, gen)
+        world, confidence = simulate_world(joints - transl[:, None], gen)
+        prior = build_prior(noisy.keypoints, noisy.confidence, focal, principal, size, world=world,
+                            world_confidence=confidence)
+        with torch.no_grad():
+            rec = model.recover(prior, steps=settings.steps, hypotheses=settings.hypotheses, dat=settings.dat,
+                                mirror=settings.mirror, generator=gen, shape=BLEND)
+        parts.append({"shape": shape, "rec_coarse": rec.coarse, "rec_joints": rec.joints,
+                      "person": torch.full((frames,), clip)})
+    return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+
+
 def select_pairs(bodies: dict[str, torch.Tensor], num: int = NUM_PAIRS) -> torch.Tensor:
     """The ``num`` coarse-vertex pairs (num, 2) whose distance tells shapes apart best across poses."""
     rest = bodies["rest_coarse"]
@@ -174,15 +221,30 @@ def cached_recovered(lbs: AnnyLBS, people: int, per_person: int, seed: int) -> d
     return out
 
 
+def cached_clips(lbs: AnnyLBS, clips: int, frames: int, stride: int, seed: int) -> dict[str, torch.Tensor]:
+    """:func:`recovered_clips` of the mocap's train split, kept in ``.cache/phenotype`` once made."""
+    path = CACHE_DIR / f"clips_train_s{seed}_{clips}x{frames}x{stride}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    out = recovered_clips(lbs, clips, frames, stride, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(out, path)
+    return out
+
+
 def build(bodies: int = 2048, people: int = 1600, per_person: int = 16, seed: int = 0, ridge: float = 0.02,
-          decay: float = 0.01) -> dict[str, np.ndarray]:
+          decay: float = 0.01, clips: int = 0) -> dict[str, np.ndarray]:
     lbs = load_anny_lbs()
     start = time.perf_counter()
     pairs = select_pairs(lbs_bodies(lbs, bodies, seed))
     print(f"{bodies} LBS bodies and {len(pairs)} pairs: {time.perf_counter() - start:.0f} s", flush=True)
     start = time.perf_counter()
-    x, y = pooled_features(cached_recovered(lbs, people, per_person, seed + 1), pairs)
-    print(f"{people} x {per_person} recovered bodies: {time.perf_counter() - start:.0f} s", flush=True)
+    if clips:  # people moving through mocap clips (40 frames, every 4th), one person a clip
+        x, y = pooled_features(cached_clips(lbs, clips, 40, 4, seed + 2), pairs)
+        print(f"{clips} mocap clips x 40 recovered bodies: {time.perf_counter() - start:.0f} s", flush=True)
+    else:
+        x, y = pooled_features(cached_recovered(lbs, people, per_person, seed + 1), pairs)
+        print(f"{people} x {per_person} recovered bodies: {time.perf_counter() - start:.0f} s", flush=True)
     arrays = fit_ridge(x, y, ridge)
     z = (x - torch.as_tensor(arrays["mean"]).double()) / torch.as_tensor(arrays["scale"]).double()
     w, b = fit_logistic(z, y[:, 0], decay)  # gender: mostly near either end, a logistic fits it better
@@ -190,7 +252,7 @@ def build(bodies: int = 2048, people: int = 1600, per_person: int = 16, seed: in
     arrays |= {"pairs": pairs.numpy().astype(np.int16), "joint_pairs": np.array(JOINT_PAIRS, np.int8),
                "logistic": np.array([True, False, False, False, False, False]),
                "shape_names": np.array(SHAPE_NAMES), "ridge": np.array(ridge), "decay": np.array(decay),
-               "trained_on": np.array([bodies, people, per_person, seed])}
+               "trained_on": np.array([bodies, 0 if clips else people, per_person, seed, clips])}
     return arrays
 
 
@@ -202,11 +264,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ridge", type=float, default=0.02)
     parser.add_argument("--decay", type=float, default=0.01, help="the gender logistic's weight decay")
+    parser.add_argument("--clips", type=int, default=0,
+                        help="fit instead on this many people each moving through a mocap clip (1200 measured: "
+                             "better on synthetic motion, every Human3.6M actor male; not shipped, BENCHMARKS.md)")
+    parser.add_argument("--out", type=Path, default=PHENOTYPE_PATH)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    arrays = build(args.bodies, args.people, args.per_person, args.seed, args.ridge, args.decay)
-    path = save_phenotype_estimator(arrays, PHENOTYPE_PATH)
+    arrays = build(args.bodies, args.people, args.per_person, args.seed, args.ridge, args.decay, args.clips)
+    path = save_phenotype_estimator(arrays, args.out)
     print(f"{path}: {path.stat().st_size / 1e3:.1f} kB, {len(arrays['pairs'])} pairs + {len(JOINT_PAIRS)} segments")
 
 

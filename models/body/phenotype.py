@@ -12,9 +12,11 @@ follows, read off the bodies the network recovers.
   proportions, so that the person keeps one shape; ``reset()`` at a cut.
 
 Fitted (``tools/build_phenotype.py``) on the network's own output, as a stream runs it, for
-synthetic people of known shape on simulated detections, each pooled over 16 poses: a single
-frame's proportions are too noisy to tell much (``bench/shape.py`` gives the error against the
-number of frames pooled). Stored in ``models/assets/anny_phenotype.npz``.
+synthetic people of known shape on simulated detections, each pooled over 16 random poses: a
+single frame's proportions are too noisy to tell much. Stored in
+``models/assets/anny_phenotype.npz``. What it is worth (``bench/shape.py``): right on synthetic
+people in random poses, near chance on synthetic people moving as in a video and at chance on real
+motion, so the product shows a default body unless asked (``models.body_shape``).
 """
 from __future__ import annotations
 
