@@ -59,6 +59,25 @@ def lbs_bodies(lbs: AnnyLBS, n: int, seed: int, batch: int = 256) -> dict[str, t
     return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 
 
+def recover_detected(model, settings: StreamSettings, joints: torch.Tensor, transl: torch.Tensor, focal: torch.Tensor,
+                     principal: torch.Tensor, size: torch.Tensor, rng: np.random.Generator):
+    """HMDiff's recovery (``settings``: a stream's) from simulated detections of camera-frame COCO-17
+    ``joints`` (B, 17, 3) with pelvis ``transl`` (B, 3): detector-like 2D (``models.synth.corruption``)
+    and MediaPipe-like world landmarks, as the training stream draws them."""
+    from models.camera import project
+    from models.prior import build_prior
+    from models.synth.corruption import corrupt, simulate_world
+
+    gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+    noisy = corrupt(project(joints, focal, principal), joints, focal, size, gen)
+    world, confidence = simulate_world(joints - transl[:, None], gen)
+    prior = build_prior(noisy.keypoints, noisy.confidence, focal, principal, size, world=world,
+                        world_confidence=confidence)
+    with torch.no_grad():
+        return model.recover(prior, steps=settings.steps, hypotheses=settings.hypotheses, dat=settings.dat,
+                             mirror=settings.mirror, generator=gen, shape=BLEND)
+
+
 def recovered_bodies(lbs: AnnyLBS, people: int, per_person: int, seed: int, model=None,
                      settings: StreamSettings = StreamSettings()) -> dict[str, torch.Tensor]:
     """HMDiff's recovery of ``people`` synthetic people (one random shape each) in ``per_person``
@@ -70,10 +89,7 @@ def recovered_bodies(lbs: AnnyLBS, people: int, per_person: int, seed: int, mode
     frame), plus ``person`` (N,) ids; samples of one person are consecutive.
     """
     from models.hmdiff import load_hmdiff
-    from models.prior import build_prior
-    from models.camera import project
     from models.synth.camera import sample_cameras
-    from models.synth.corruption import corrupt, simulate_world
 
     model = model or load_hmdiff()
     model.eval()
@@ -93,14 +109,7 @@ def recovered_bodies(lbs: AnnyLBS, people: int, per_person: int, seed: int, mode
         rot = roma.rotvec_to_rotmat(t(cams.global_orient))
         coarse = body.coarse @ rot.transpose(1, 2) + transl[:, None]
         joints = body.joints @ rot.transpose(1, 2) + transl[:, None]
-        gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
-        noisy = corrupt(project(joints, focal, principal), joints, focal, size, gen)
-        world, confidence = simulate_world(joints - transl[:, None], gen)
-        prior = build_prior(noisy.keypoints, noisy.confidence, focal, principal, size, world=world,
-                            world_confidence=confidence)
-        with torch.no_grad():
-            rec = model.recover(prior, steps=settings.steps, hypotheses=settings.hypotheses, dat=settings.dat,
-                                mirror=settings.mirror, generator=gen, shape=BLEND)
+        rec = recover_detected(model, settings, joints, transl, focal, principal, size, rng)
         parts.append({"shape": shape, "pose": pose, "rot": rot, "transl": transl, "coarse": coarse, "joints": joints,
                       "rec_coarse": rec.coarse, "rec_joints": rec.joints})
     out = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
@@ -118,11 +127,8 @@ def recovered_clips(lbs: AnnyLBS, clips: int, frames: int, stride: int, seed: in
     follow one motion (random poses, :func:`recovered_bodies`, are each unlike the last). Returns
     ``shape``, ``rec_coarse``, ``rec_joints`` and ``person`` (the clip, N,), as
     :func:`recovered_bodies`. ``shapes`` (clips, 6): the people's shapes (default: drawn)."""
-    from models.camera import project
     from models.hmdiff import load_hmdiff
-    from models.prior import build_prior
     from models.synth.camera import sample_sequence_camera
-    from models.synth.corruption import corrupt, simulate_world
     from models.synth.mocap import sample_mocap_sequence
 
     model = model or load_hmdiff()
@@ -142,14 +148,7 @@ def recovered_clips(lbs: AnnyLBS, clips: int, frames: int, stride: int, seed: in
         joints = body.joints @ rot.transpose(1, 2) + transl[:, None]
         t = lambda a: torch.as_tensor(np.repeat(np.asarray(a, np.float32), frames, 0))  # noqa: E731
         focal, principal, size = t(cams.focal), t(cams.principal), t(cams.image_size)
-        gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
-        noisy = corrupt(project(joints, focal, principal), joints, focal, size, gen)
-        world, confidence = simulate_world(joints - transl[:, None], gen)
-        prior = build_prior(noisy.keypoints, noisy.confidence, focal, principal, size, world=world,
-                            world_confidence=confidence)
-        with torch.no_grad():
-            rec = model.recover(prior, steps=settings.steps, hypotheses=settings.hypotheses, dat=settings.dat,
-                                mirror=settings.mirror, generator=gen, shape=BLEND)
+        rec = recover_detected(model, settings, joints, transl, focal, principal, size, rng)
         parts.append({"shape": shape, "rec_coarse": rec.coarse, "rec_joints": rec.joints,
                       "person": torch.full((frames,), clip)})
     return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
