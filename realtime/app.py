@@ -409,6 +409,9 @@ def import_libraries(display: bool) -> None:
     the code that needs it to report."""
     import importlib
 
+    from models.body.anny_body import configure_anny_cache
+
+    configure_anny_cache()  # anny reads its cache folder once, when first imported
     for name in NATIVE_LIBRARIES + (("open3d",) if display else ()):
         try:
             importlib.import_module(name)

@@ -180,3 +180,15 @@ def test_a_skeleton_export_that_could_not_be_written_fails_the_run(tmp_path, unt
     lines = problems(result.stderr)
     assert "no person in any frame: run.bvh not written" in lines and "no person in any frame: run.glb not written" in lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty_room", "run.npz"]
+
+
+def test_early_imports_keep_anny_s_cache_in_the_repo():
+    """run_live imports anny before loading a body (import_libraries); anny reads ANNY_CACHE_DIR
+    once, at that import: it must already point into the repo (or a user's choice), else a second
+    800 MB cache is built under ~/.cache."""
+    code = ("from realtime.app import import_libraries; import_libraries(display=False); "
+            "import anny.paths; print(anny.paths.get_anny_cache_path())")
+    env = {k: v for k, v in os.environ.items() if k != "ANNY_CACHE_DIR"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip().splitlines()[-1]) == REPO / ".cache" / "anny"
