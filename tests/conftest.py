@@ -51,3 +51,28 @@ def untrained_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny.pt"
     HMDiff(config).save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(untrained_weights, one_torch_thread):
+    """The tiny untrained HMDiff, loaded once per module, torch on one thread."""
+    from models.hmdiff import load_hmdiff
+
+    return load_hmdiff(untrained_weights)
+
+
+@pytest.fixture(scope="module")
+def standing_prior():
+    """A person standing 3 m ahead, as one stream frame: (prior (a batch of one), COCO-17 pixels of a
+    640x480 camera, confidences)."""
+    import numpy as np
+
+    from models.prior import build_prior
+    from realtime.live import WARMUP_COCO17_M, WARMUP_DEPTH_M
+
+    focal, principal = np.float32([500, 500]), np.float32([319.5, 239.5])
+    camera = WARMUP_COCO17_M + np.float32([0, 0, WARMUP_DEPTH_M])
+    keypoints = camera[:, :2] / camera[:, 2:] * focal + principal
+    t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
+    prior = build_prior(t(keypoints), t(np.ones(17)), t(focal), t(principal), t([640, 480]))
+    return prior, keypoints, np.ones(17, np.float32)

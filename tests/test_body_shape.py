@@ -15,13 +15,6 @@ MALE, FEMALE = (0.0, 0.79, 0.5, 0.5, 0.36, 0.5), (1.0, 0.79, 0.5, 0.5, 0.36, 0.5
 
 
 @pytest.fixture(scope="module")
-def tiny_model(untrained_weights, one_torch_thread):
-    from models.hmdiff import load_hmdiff
-
-    return load_hmdiff(untrained_weights)
-
-
-@pytest.fixture(scope="module")
 def people():
     """Coarse vertices of 6 bodies, each of another shape and pose (as a track's recovered frames
     differ), in the camera 3 m ahead."""
@@ -132,38 +125,25 @@ def test_the_default_body_keeps_its_shape_along_a_track(tiny_model, people):
     assert float(today.max() - today.min()) > 0.005
 
 
-@pytest.fixture(scope="module")
-def standing():
-    """A person standing 3 m ahead: (prior, keypoints, confidence) of one frame."""
-    from models.prior import build_prior
-    from realtime.live import WARMUP_COCO17_M, WARMUP_DEPTH_M
-
-    focal, principal = np.float32([500, 500]), np.float32([319.5, 239.5])
-    camera = WARMUP_COCO17_M + np.float32([0, 0, WARMUP_DEPTH_M])
-    keypoints = camera[:, :2] / camera[:, 2:] * focal + principal
-    t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
-    return build_prior(t(keypoints), t(np.ones(17)), t(focal), t(principal), t([640, 480])), keypoints, np.ones(17, np.float32)
-
-
-def test_the_stream_recovers_the_given_body(tiny_model, standing):
+def test_the_stream_recovers_the_given_body(tiny_model, standing_prior):
     from models.stream import StreamRecovery, StreamSettings
 
     frames = {}
     for name, shape in (("male", MALE), ("female", FEMALE), ("none", None), ("default", DEFAULT_SHAPE)):
         stream = StreamRecovery(tiny_model, StreamSettings(smooth=False, shape=shape))
-        frames[name] = stream(*standing)
+        frames[name] = stream(*standing_prior)
     assert np.linalg.norm(frames["male"].vertices - frames["female"].vertices, axis=1).mean() > 0.003  # a tiny body
     np.testing.assert_array_equal(frames["none"].vertices, frames["default"].vertices)
     np.testing.assert_allclose(frames["none"].shape, DEFAULT_SHAPE, atol=1e-6)  # what the exports' rig takes
     np.testing.assert_allclose(frames["male"].shape, MALE, atol=1e-6)
 
 
-def test_the_stream_estimates_the_shape_along_a_track(tiny_model, standing):
+def test_the_stream_estimates_the_shape_along_a_track(tiny_model, standing_prior):
     """--body-shape estimate: the population's shape on a track's first frame, then the pooled
     estimate (which moves less and less); a cut starts a new shape."""
     from models.stream import StreamRecovery, StreamSettings
 
-    prior, keypoints, confidence = standing
+    prior, keypoints, confidence = standing_prior
     stream = StreamRecovery(tiny_model, StreamSettings(smooth=False, shape=ESTIMATE))
     population = stream.shape_track.shape.copy()
     shapes = [stream(prior, keypoints, confidence, t=i / 30).shape for i in range(12)]

@@ -5,31 +5,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from models.evaluate.track import best_lag, lag_curve, load_sequences, motion_scores
 from models.stream import OneEuroFilter, StreamRecovery, StreamSettings
-
-
-@pytest.fixture(scope="module")
-def tiny_model(untrained_weights, one_torch_thread):
-    from models.hmdiff import load_hmdiff
-
-    return load_hmdiff(untrained_weights)
-
-
-@pytest.fixture(scope="module")
-def standing_prior():
-    """A prior of one person standing 3 m ahead (COCO-17 pixels of a 640x480 camera)."""
-    from models.prior import build_prior
-    from realtime.live import WARMUP_COCO17_M, WARMUP_DEPTH_M
-
-    focal, principal = np.float32([500, 500]), np.float32([319.5, 239.5])
-    camera = WARMUP_COCO17_M + np.float32([0, 0, WARMUP_DEPTH_M])
-    keypoints = camera[:, :2] / camera[:, 2:] * focal + principal
-    t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
-    prior = build_prior(t(keypoints), t(np.ones(17)), t(focal), t(principal), t([640, 480]))
-    return prior, keypoints, np.ones(17, np.float32)
 
 
 def run(stream: StreamRecovery, prior, keypoints, confidence, frames: int = 3) -> list[np.ndarray]:
