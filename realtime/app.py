@@ -156,14 +156,16 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     if args.camera is not None and args.camera < 0:
         parser.error(f"--camera must be 0 or more, got {args.camera}")
     check_values(parser, args)
-    from models.body_shape import ESTIMATE, BodyShapeError, parse_body_shape
+    from models.body_shape import BodyShapeError, parse_body_shape
+    from realtime.options import pairing_problem
 
     try:
         shape = parse_body_shape(args.body_shape, args.gender)  # live_options reads it again
     except BodyShapeError as err:
         parser.error(str(err))
-    if shape == ESTIMATE and args.body_model != "anny":
-        parser.error("--body-shape estimate reads anny's phenotypes: it needs --body-model anny")
+    problem = pairing_problem(args.body_model, args.model_path, shape, lambda name: f"--{name.replace('_', '-')}")
+    if problem:
+        parser.error(problem)
     if args.device == "auto":
         import torch
 
@@ -179,8 +181,6 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("--benchmark-json needs --benchmark")
     if args.benchmark_rounds < 1:
         parser.error("--benchmark-rounds must be at least 1")
-    if args.model_path and args.body_model == "anny":
-        parser.error("--model-path is for --body-model smpl/smplx (anny ships with its package)")
     if args.export_bvh and args.body_model != "anny":
         parser.error("--export-bvh needs the anny body model (its rig is what is fitted)")
     for flag, path, suffix in (("--record", args.record, ".mp4"), ("--export", args.export, ".npz"),

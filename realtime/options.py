@@ -11,7 +11,9 @@ import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Callable
 
+from models.body_shape import ESTIMATE
 from models.stream import SmoothingSettings, StreamSettings
 
 STREAM = StreamSettings()  # the stream's shipped settings
@@ -78,6 +80,17 @@ def value_problem(name: str, value: object, label: str | None = None) -> str | N
     default = next((f.default for f in fields(LiveOptions) if f.name == name), None)
     if _is_bool(default) and not _is_bool(value):
         return f"{label} must be True or False, got {value!r}"
+    return None
+
+
+def pairing_problem(body_model: str, model_path: object, body_shape: object,
+                    label: Callable[[str], str] = str) -> str | None:
+    """Why fields that are fine alone cannot go together (None if they can), in one line that names
+    each field ``label(name)`` (the command line passes its flags)."""
+    if model_path is not None and body_model == "anny":
+        return f"{label('model_path')} is for {label('body_model')} smpl/smplx (anny ships with its package)"
+    if body_shape == ESTIMATE and body_model != "anny":
+        return f"{label('body_shape')} estimate reads anny's phenotypes: it needs {label('body_model')} anny"
     return None
 
 
@@ -168,11 +181,7 @@ class LiveOptions:
             problem = value_problem(f.name, getattr(self, f.name))
             if problem:
                 return problem
-        if self.model_path is not None and self.body_model == "anny":
-            return "model_path is for body_model smpl/smplx (anny ships with its package)"
-        if self.body_shape == "estimate" and self.body_model != "anny":
-            return "body_shape 'estimate' reads anny's phenotypes: it needs body_model anny"
-        return None
+        return pairing_problem(self.body_model, self.model_path, self.body_shape)
 
     @property
     def frame_hypotheses(self) -> int:
