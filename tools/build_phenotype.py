@@ -22,6 +22,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import roma
@@ -208,24 +209,13 @@ def pooled_features(recovered: dict[str, torch.Tensor], pairs: torch.Tensor) -> 
     return pooled, shape
 
 
-def cached_recovered(lbs: AnnyLBS, people: int, per_person: int, seed: int) -> dict[str, torch.Tensor]:
-    """:func:`recovered_bodies` (the stream's settings), kept in ``.cache/phenotype`` once made."""
-    path = CACHE_DIR / f"recovered_s{seed}_{people}x{per_person}.pt"
+def cached(name: str, make: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``make()``'s recovered bodies (what :func:`pooled_features` reads of them), kept in
+    ``.cache/phenotype/NAME`` once made."""
+    path = CACHE_DIR / name
     if path.is_file():
         return torch.load(path, weights_only=True)
-    out = recovered_bodies(lbs, people, per_person, seed)
-    out = {key: out[key] for key in ("shape", "rec_coarse", "rec_joints", "person")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, path)
-    return out
-
-
-def cached_clips(lbs: AnnyLBS, clips: int, frames: int, stride: int, seed: int) -> dict[str, torch.Tensor]:
-    """:func:`recovered_clips` of the mocap's train split, kept in ``.cache/phenotype`` once made."""
-    path = CACHE_DIR / f"clips_train_s{seed}_{clips}x{frames}x{stride}.pt"
-    if path.is_file():
-        return torch.load(path, weights_only=True)
-    out = recovered_clips(lbs, clips, frames, stride, seed)
+    out = {key: value for key, value in make().items() if key in ("shape", "rec_coarse", "rec_joints", "person")}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, path)
     return out
@@ -239,10 +229,12 @@ def build(bodies: int = 2048, people: int = 1600, per_person: int = 16, seed: in
     print(f"{bodies} LBS bodies and {len(pairs)} pairs: {time.perf_counter() - start:.0f} s", flush=True)
     start = time.perf_counter()
     if clips:  # people moving through mocap clips (40 frames, every 4th), one person a clip
-        x, y = pooled_features(cached_clips(lbs, clips, 40, 4, seed + 2), pairs)
+        x, y = pooled_features(cached(f"clips_train_s{seed + 2}_{clips}x40x4.pt",
+                                      lambda: recovered_clips(lbs, clips, 40, 4, seed + 2)), pairs)
         print(f"{clips} mocap clips x 40 recovered bodies: {time.perf_counter() - start:.0f} s", flush=True)
     else:
-        x, y = pooled_features(cached_recovered(lbs, people, per_person, seed + 1), pairs)
+        x, y = pooled_features(cached(f"recovered_s{seed + 1}_{people}x{per_person}.pt",
+                                      lambda: recovered_bodies(lbs, people, per_person, seed + 1)), pairs)
         print(f"{people} x {per_person} recovered bodies: {time.perf_counter() - start:.0f} s", flush=True)
     arrays = fit_ridge(x, y, ridge)
     z = (x - torch.as_tensor(arrays["mean"]).double()) / torch.as_tensor(arrays["scale"]).double()
