@@ -54,7 +54,9 @@ from models.metrics import mpve, procrustes_align
 from models.synth.anatomy import PoseSpace
 from models.synth.poses import sample_poses
 from models.synth.shapes import SHAPE_NAMES, sample_shapes, years_to_anny_age
-from tools.build_phenotype import recovered_bodies
+from tools.build_phenotype import pooled_features, recovered_bodies, recovered_clips
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # the team's shared data, beside the repository
 
 
 def exact_people(body, lbs, people: int, frames: int, seed: int) -> dict[str, torch.Tensor]:
@@ -116,19 +118,16 @@ def section(name: str, full_gt, coarse, joints, shape, frames, estimator, upsamp
     return lines
 
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"  # the team's shared data, beside the repository
 def motion_section(estimator, lbs, people: int, seed: int, clips: int = 3, frames: int = 100) -> list[str]:
     """Synthetic people each moving through ``clips`` windows of ``frames`` consecutive frames of
     mocap clips of the test split (``tools.build_phenotype.recovered_clips``), as a video shows
     them: the estimate pooled over each clip; its error and its spread within a person."""
-    from tools.build_phenotype import recovered_clips
-
     shapes = torch.as_tensor(sample_shapes(people, np.random.default_rng(seed)))
     estimates = []
     for k in range(clips):
-        rec = recovered_clips(lbs, people, frames, 1, seed + 1 + k, "test", shapes=shapes)
-        x = estimator.features(rec["rec_coarse"], rec["rec_joints"]).view(people, frames, -1).double().mean(1)
-        estimates.append(estimator(x.float()).numpy())
+        pooled, _ = pooled_features(recovered_clips(lbs, people, frames, 1, seed + 1 + k, "test", shapes=shapes),
+                                    estimator.pairs)
+        estimates.append(estimator(pooled).numpy())
     est, truth = np.stack(estimates, 1), shapes.numpy()  # (people, clips, 6), (people, 6)
     adult = truth[:, 1] >= years_to_anny_age(np.array(18.0))
     err = np.abs(est - truth[:, None])
@@ -144,35 +143,36 @@ def motion_section(estimator, lbs, people: int, seed: int, clips: int = 3, frame
 H36M_SEX = {"S1": "female", "S5": "female", "S6": "male", "S7": "female", "S8": "male"}
 
 
-def h36m_section(model, body, path: Path, per_subject: int, estimator_path: Path | None = None) -> list[str]:
+def h36m_section(model, estimator, body, path: Path, per_subject: int) -> list[str]:
     """Real motion: each Human3.6M sequence (exact 2D, 200 frames) through the shipped stream with
-    the shape estimated; the track's gender at its end, per subject (S8 is the report split)."""
+    the shape estimated by ``estimator``; the track's shape at its end, per subject (S8 is the
+    report split)."""
     from models.body.joints import fit_definition_map
     from models.evaluate.track import load_sequences, sequence_inputs
     from models.stream import StreamRecovery, StreamSettings
 
     definition_map = fit_definition_map(body)
+    stream = StreamRecovery(model, StreamSettings(shape=ESTIMATE))
+    stream.shape_track = ShapeTrack(estimator)
     per_actor = []
     lines = [f"Human3.6M sequences through the stream (exact 2D, {per_subject} per subject): the track's "
              "estimate at the last frame (anny: gender 0 male, 1 female)"]
     for subject, sex in H36M_SEX.items():
-        genders, heights, changes, estimates = [], [], [], []
+        changes, estimates = [], []
         for sequence in load_sequences(path, (subject,), per_subject):
             prior, keypoints, confidence = sequence_inputs(sequence, definition_map, None, np.random.default_rng(0))
-            stream = StreamRecovery(model, StreamSettings(shape=ESTIMATE))
-            if estimator_path is not None:
-                stream.shape_track = ShapeTrack(load_phenotype_estimator(estimator_path))
+            stream.reset()  # a new track
             shapes = np.stack([stream(prior.index(i), keypoints[i], confidence[i], t=i / sequence["fps"]).shape
                                for i in range(len(keypoints))])
             estimates.append(shapes[-1])
-            genders.append(float(shapes[-1, 0]))
-            heights.append(float(shapes[-1, 4]))
             changes.append(float(np.abs(np.diff(shapes[len(shapes) // 2:], axis=0)).max(1).mean()))
-        right = np.mean([(g > 0.5) == (sex == "female") for g in genders])
-        lines.append(f"  {subject} ({sex:6s}): gender {np.mean(genders):.2f} (min {min(genders):.2f}, max "
-                     f"{max(genders):.2f}), the sex right in {right:.0%} of {len(genders)}; height {np.mean(heights):.2f}; "
-                     f"frame-to-frame change in the second half {np.mean(changes):.4f}")
-        per_actor.append(np.stack(estimates))
+        estimates = np.stack(estimates)
+        genders = estimates[:, 0]
+        right = np.mean((genders > 0.5) == (sex == "female"))
+        lines.append(f"  {subject} ({sex:6s}): gender {genders.mean():.2f} (min {genders.min():.2f}, max "
+                     f"{genders.max():.2f}), the sex right in {right:.0%} of {len(genders)}; height "
+                     f"{estimates[:, 4].mean():.2f}; frame-to-frame change in the second half {np.mean(changes):.4f}")
+        per_actor.append(estimates)
     within = np.mean([e.std(0) for e in per_actor], 0)
     between = np.std([e.mean(0) for e in per_actor], 0)
     lines.append("  spread of one actor's estimates over sequences / of the actors' means: " + ", ".join(
@@ -252,7 +252,7 @@ def main() -> None:
     if args.h36m_per_subject:
         from models.hmdiff import load_hmdiff
 
-        lines += h36m_section(load_hmdiff().eval(), body, args.h36m, args.h36m_per_subject, args.estimator)
+        lines += h36m_section(load_hmdiff().eval(), estimator, body, args.h36m, args.h36m_per_subject)
     print("\n".join(lines))
 
 

@@ -84,8 +84,7 @@ def shape_problem(shape: object, label: str = "body_shape") -> str | None:
     try:
         values = [float(v) for v in shape]  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        return (f"{label} must be {len(SHAPE_NAMES)} numbers in [0, 1] ({', '.join(SHAPE_NAMES)}) or "
-                f"{ESTIMATE!r}, got {shape!r}")
+        values = []
     if len(values) != len(SHAPE_NAMES) or not all(0.0 <= v <= 1.0 for v in values):
         return (f"{label} must be {len(SHAPE_NAMES)} numbers in [0, 1] ({', '.join(SHAPE_NAMES)}) or "
                 f"{ESTIMATE!r}, got {shape!r}")

@@ -73,7 +73,7 @@ class FrameResult:
     timing_ms: dict[str, float] = field(default_factory=dict)  # detect, prior, diffusion (its parts: diffusion/…), total
     faces: np.ndarray | None = None  # (F, 3) int64 the mesh's faces (the body model's), with a mesh
     scale: float = 1.0  # processed pixels per pixel of the given image (< 1: it was wider than process_width)
-    shape: np.ndarray | None = None  # (6,) the mesh's anny phenotypes (given, or the track's estimate), with a mesh
+    shape: np.ndarray | None = None  # (6,) the mesh's anny phenotypes (given, the default body or the track's estimate)
 
     @property
     def person(self) -> bool:

@@ -20,7 +20,7 @@ class MeshResult:
     steps_used: int  # DDIM steps actually run
     dat_steps: int  # steps with distribution-alignment guidance
     warm: bool  # started from the previous frame's state
-    shape: np.ndarray | None = None  # (6,) the body's anny phenotypes (given, or the track's estimate; None: average)
+    shape: np.ndarray | None = None  # (6,) the body's anny phenotypes (given, the default body or the track's estimate)
 
 
 @dataclass(eq=False)

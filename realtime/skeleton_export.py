@@ -4,9 +4,8 @@
 rig (:mod:`models.body.pose_fit`: the root and 25 body bones) to every recovered mesh, at the
 run's body shape (the viewer's, which the meshes carry: ``--gender`` / ``--body-shape``, the
 default body or the track's estimate; a ``.parts`` folder of an older version without one fits it
-on the first frame with a person), each frame
-warm-started from the previous one. The fit is
-a post-pass: while the run goes each writer only keeps what the fit needs (the 256 coarse-mesh
+on the first frame with a person), each frame warm-started from the previous one. The fit is a
+post-pass: while the run goes each writer only keeps what the fit needs (the 256 coarse-mesh
 vertices and the 17 joints, ~3.5 kB a frame) in its ``X.parts`` folder, like every output of
 :mod:`realtime.outputs`; finishing it (at the end of the run, or ``python -m realtime.outputs
 X.parts`` after a killed one) fits and writes ``X``. Both writers of one run share one fit.
@@ -439,8 +438,7 @@ class SkeletonWriter(PartsWriter):
             raise ValueError(f"unknown skeleton output kind {kind!r}")
         self.path, self.kind, self.fps = path, kind, fps
         self.ids = load_coarse_mesh("anny", 256).indices.numpy()
-        manifest = {"kind": kind, "fps": fps, "smooth": bool(smooth)}
-        self.folder = start_folder(path, manifest)
+        self.folder = start_folder(path, {"kind": kind, "fps": fps, "smooth": bool(smooth)})
         self._parts = Parts(self.folder, {"frame_index": ("<i8", ()), "media_time": ("<f8", ()), "person": ("?", ()),
                                            "points": ("<f4", (len(self.ids), 3)), "joints": ("<f4", (17, 3)),
                                            "camera": ("<f8", (2,)), "shape": ("<f4", (6,))})

@@ -108,19 +108,22 @@ class ShapeTrack:
     The frames' proportions are averaged (exactly over the first ``horizon`` frames, then an
     exponential mean of that horizon) and, while few frames are in, drawn toward the population's
     mean as if ``prior_frames`` average frames had been seen: the shape starts at the population's
-    (an adult of neither sex) and settles on the person's as the track goes on. A frame whose proportions are not finite is
-    skipped. ``reset()`` at a cut or when the person is lost: the next frame starts a new shape.
+    (an adult of neither sex) and settles on the person's as the track goes on. A frame whose
+    proportions are not finite is skipped. ``reset()`` at a cut or when the person is lost: the
+    next frame starts a new shape.
     """
 
     def __init__(self, estimator: PhenotypeEstimator, horizon: int = 300, prior_frames: float = 4.0) -> None:
         self.estimator, self.horizon, self.prior_frames = estimator, horizon, prior_frames
+        self._population_mean = estimator.mean.double().cpu()  # the training people's mean proportions
+        self.population = estimator(estimator.mean[None])[0].numpy().astype(np.float32)  # what they give
         self.reset()
 
     def reset(self) -> None:
-        """A new track: no frame in, the shape is the population's (what the mean proportions give)."""
+        """A new track: no frame in, the shape is the population's."""
         self.count = 0
         self._mean: torch.Tensor | None = None
-        self.shape: np.ndarray = self.estimator(self.estimator.mean[None])[0].numpy().astype(np.float32)
+        self.shape: np.ndarray = self.population.copy()  # handed out with frames: never the kept one
 
     def update(self, coarse: torch.Tensor, joints: torch.Tensor) -> np.ndarray:
         """Fold in one frame's body (coarse (Vc, 3) or (1, Vc, 3), joints (17, 3) or (1, 17, 3)); the
@@ -130,6 +133,6 @@ class ShapeTrack:
             self.count += 1
             self._mean = x if self._mean is None else self._mean + (x - self._mean) / min(self.count, self.horizon)
             n = min(self.count, self.horizon)
-            pooled = (n * self._mean + self.prior_frames * self.estimator.mean.double().cpu()) / (n + self.prior_frames)
+            pooled = (n * self._mean + self.prior_frames * self._population_mean) / (n + self.prior_frames)
             self.shape = self.estimator(pooled[None])[0].numpy().astype(np.float32)
         return self.shape
